@@ -1,0 +1,182 @@
+"""An asyncio event loop whose clock is virtual.
+
+When nothing is ready to run, the loop jumps its clock to the next timer instead
+of sleeping, so ``await asyncio.sleep(3600)`` returns at once while
+``loop.time()`` reports an hour later. Timers due at the same instant run in the
+order they were scheduled, which makes runs deterministic.
+
+Real I/O (sockets, subprocesses, threads handing results back) still works, but
+the clock does not wait for it: when only real I/O is pending and a timer is due,
+time jumps to that timer. Use a real-clock loop for tests whose timeouts race
+real I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import selectors
+from collections.abc import Callable
+from contextvars import Context
+from typing import Any
+
+__all__ = ["VirtualTimeLoop"]
+
+
+class _OrderedTimerHandle(asyncio.TimerHandle):
+    """A timer that breaks ties on its due time by scheduling order."""
+
+    __slots__ = ("_seq",)
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: Context | None,
+        seq: int,
+    ) -> None:
+        super().__init__(when, callback, args, loop, context=context)
+        self._seq = seq
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return (self._when, self._seq) < (other._when, other._seq)
+        return super().__lt__(other)
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return (self._when, self._seq) <= (other._when, other._seq)
+        return super().__le__(other)
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return (self._when, self._seq) > (other._when, other._seq)
+        return super().__gt__(other)
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, _OrderedTimerHandle):
+            return (self._when, self._seq) >= (other._when, other._seq)
+        return super().__ge__(other)
+
+
+class _FastForwardSelector(selectors.BaseSelector):
+    """Wraps the real selector; a wait with a timeout becomes a jump of the clock."""
+
+    def __init__(self, loop: VirtualTimeLoop, real: selectors.BaseSelector) -> None:
+        self._loop = loop
+        self._real = real
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout <= 0:
+            return self._real.select(timeout)
+        ready = self._real.select(0)
+        if not ready:
+            self._loop._advance_to_next_timer()
+        return ready
+
+    def close(self) -> None:
+        self._real.close()
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.get_key(fileobj)
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """A selector event loop with a virtual, fast-forwarding clock starting at ``start``.
+
+    Example:
+        >>> async def main() -> float:
+        ...     loop = asyncio.get_running_loop()
+        ...     await asyncio.sleep(60)
+        ...     return loop.time()
+        >>> with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        ...     runner.run(main())
+        60.0
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__(_FastForwardSelector(self, selectors.DefaultSelector()))
+        self._virtual_now = float(start)
+        self._timer_seq = itertools.count()
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (timers due by then run next)."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+        self._virtual_now += seconds
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = _OrderedTimerHandle(when, callback, args, self, context, next(self._timer_seq))
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
+
+    # The attributes below are BaseEventLoop's own; a subclass may read them.
+    def next_timer(self) -> float | None:
+        """When the earliest live timer is due, or None when no timer is pending."""
+        live = [t.when() for t in self._scheduled if not t.cancelled()]
+        return min(live) if live else None
+
+    def is_idle(self) -> bool:
+        """True when no callback is ready to run and no live timer is pending."""
+        return not self._ready and self.next_timer() is None
+
+    def _advance_to_next_timer(self) -> None:
+        due = self.next_timer()
+        if due is not None and due > self._virtual_now:
+            self._virtual_now = due
+
+    def run_until_idle(self, until: float | None = None) -> None:
+        """Run callbacks and timers until nothing is left to do, then return.
+
+        With ``until``, stop before the first timer due after that instant and set
+        the clock to ``until``. Tasks waiting only on real I/O count as idle.
+        """
+        if self.is_running():
+            raise RuntimeError("run_until_idle() cannot be called while the loop is running")
+        self._idle_until: float | None = until
+        self._idle_mode = True
+        try:
+            self.run_forever()
+        finally:
+            self._idle_mode = False
+
+    def _run_once(self) -> None:
+        if getattr(self, "_idle_mode", False) and not self._ready:
+            due = self.next_timer()
+            until = self._idle_until
+            if due is None or (until is not None and due > until):
+                if until is not None and until > self._virtual_now:
+                    self._virtual_now = until
+                self.stop()
+        super()._run_once()  # type: ignore[misc]  # BaseEventLoop's private step, stable since 3.4
