@@ -1,0 +1,66 @@
+"""rxflows: reactive streams for asyncio, built on reactivex.
+
+The public surface: the guide's names (flows, config, loop manager) and the
+Rx-native bridges. Operators are in :mod:`rxflows.operators`, testing helpers in
+:mod:`rxflows.testing`.
+"""
+
+from ._bridges import UNBOUNDED as UNBOUNDED
+from ._bridges import DemandSubscription as DemandSubscription
+from ._bridges import PullObservable as PullObservable
+from ._bridges import collect as collect
+from ._bridges import from_async as from_async
+from ._bridges import from_async_iterable as from_async_iterable
+from ._bridges import from_iterable as from_iterable
+from ._bridges import to_async_iterator as to_async_iterator
+from ._config import AsyncFlowConfig as AsyncFlowConfig
+from ._config import create_async_flow_config as create_async_flow_config
+from ._errors import BackpressureError as BackpressureError
+from ._errors import ClosedResourceError as ClosedResourceError
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import LoopManagerError as LoopManagerError
+from ._errors import RxFlowsError as RxFlowsError
+from ._flows import AsyncFlowPattern as AsyncFlowPattern
+from ._flows import FanInFlow as FanInFlow
+from ._flows import FanOutFlow as FanOutFlow
+from ._flows import ParallelFlow as ParallelFlow
+from ._flows import PipelineFlow as PipelineFlow
+from ._flows import SequentialFlow as SequentialFlow
+from ._flows import StreamingFlow as StreamingFlow
+from ._scheduling import AsyncEventLoopManager as AsyncEventLoopManager
+from ._scheduling import LoopScheduler as LoopScheduler
+from ._scheduling import loop_scheduler as loop_scheduler
+from .operators._on_backpressure import BackpressurePolicy as BackpressurePolicy
+from .operators._on_backpressure import BackpressureStatistics as BackpressureStatistics
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNBOUNDED",
+    "AsyncEventLoopManager",
+    "AsyncFlowConfig",
+    "AsyncFlowPattern",
+    "BackpressureError",
+    "BackpressurePolicy",
+    "BackpressureStatistics",
+    "ClosedResourceError",
+    "ConfigurationError",
+    "DemandSubscription",
+    "FanInFlow",
+    "FanOutFlow",
+    "LoopManagerError",
+    "LoopScheduler",
+    "ParallelFlow",
+    "PipelineFlow",
+    "PullObservable",
+    "RxFlowsError",
+    "SequentialFlow",
+    "StreamingFlow",
+    "collect",
+    "create_async_flow_config",
+    "from_async",
+    "from_async_iterable",
+    "from_iterable",
+    "loop_scheduler",
+    "to_async_iterator",
+]
