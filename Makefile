@@ -1,0 +1,39 @@
+# Every target bootstraps .venv itself; `make venv` re-installs only when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint format bench demo docs clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check rxflows tests bench examples
+	$(BIN)/ruff format --check rxflows tests bench examples
+	$(BIN)/mypy --strict rxflows tests
+
+format: $(STAMP)
+	$(BIN)/ruff format rxflows tests bench examples
+	$(BIN)/ruff check --fix rxflows tests bench examples
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+docs: $(STAMP)
+	@echo "Documentation is Markdown under docs/ (start at docs/index.md); no build step yet."
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

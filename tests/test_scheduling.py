@@ -1,0 +1,116 @@
+"""LoopScheduler follows the loop clock; AsyncEventLoopManager picks and configures loops."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import reactivex
+import uvloop
+from reactivex import operators as rx_ops
+
+from rxflows import (
+    AsyncEventLoopManager,
+    ConfigurationError,
+    LoopManagerError,
+    LoopScheduler,
+    collect,
+    create_async_flow_config,
+    loop_scheduler,
+)
+from rxflows.testing import VirtualTimeLoop
+
+
+async def test_scheduler_now_is_the_loop_clock() -> None:
+    scheduler = loop_scheduler()
+    before = scheduler.now
+    await asyncio.sleep(3600)
+    assert scheduler.now - before == timedelta(hours=1)
+    assert scheduler.monotonic() == asyncio.get_running_loop().time()
+
+
+async def test_one_scheduler_per_loop() -> None:
+    assert loop_scheduler() is loop_scheduler(asyncio.get_running_loop())
+    assert isinstance(loop_scheduler(), LoopScheduler)
+
+
+async def test_rx_time_operators_run_in_virtual_time() -> None:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    scheduler = loop_scheduler()
+    items = await collect(
+        reactivex.interval(10.0, scheduler=scheduler).pipe(
+            rx_ops.take(3), rx_ops.map(lambda i: (i, loop.time() - start))
+        )
+    )
+    assert items == [(0, 10.0), (1, 20.0), (2, 30.0)]
+
+
+def test_virtual_loop_runs_equal_time_timers_in_scheduling_order() -> None:
+    loop = VirtualTimeLoop()
+    order: list[int] = []
+    for i in range(50):
+        loop.call_at(5.0, order.append, i)
+    loop.run_until_idle()
+    loop.close()
+    assert order == list(range(50))
+    assert loop.time() == 5.0
+
+
+def test_virtual_loop_run_until_stops_at_the_bound() -> None:
+    loop = VirtualTimeLoop()
+    seen: list[float] = []
+    loop.call_at(1.0, lambda: seen.append(loop.time()))
+    loop.call_at(10.0, lambda: seen.append(loop.time()))
+    loop.run_until_idle(until=5.0)
+    assert (seen, loop.time()) == ([1.0], 5.0)
+    loop.run_until_idle()
+    loop.close()
+    assert seen == [1.0, 10.0]
+
+
+async def _loop_type() -> type[asyncio.AbstractEventLoop]:
+    return type(asyncio.get_running_loop())
+
+
+def test_manager_runs_on_uvloop_when_asked() -> None:
+    manager = AsyncEventLoopManager(create_async_flow_config(use_uvloop=True))
+    assert manager.uses_uvloop
+    assert issubclass(manager.run(_loop_type()), uvloop.Loop)
+
+
+def test_manager_runs_on_the_default_loop_otherwise() -> None:
+    manager = AsyncEventLoopManager(create_async_flow_config(use_uvloop=False))
+    assert not manager.uses_uvloop
+    assert not issubclass(manager.run(_loop_type()), uvloop.Loop)
+
+
+def test_manager_applies_debug_settings() -> None:
+    config = create_async_flow_config(use_uvloop=False, debug=True, slow_callback_duration=0.25)
+
+    async def settings() -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        return loop.get_debug(), loop.slow_callback_duration
+
+    assert AsyncEventLoopManager(config).run(settings()) == (True, 0.25)
+
+
+def test_manager_returns_the_result_and_raises_the_error() -> None:
+    async def fail() -> None:
+        raise KeyError("boom")
+
+    manager = AsyncEventLoopManager()
+    with pytest.raises(KeyError, match="boom"):
+        manager.run(fail())
+
+
+async def test_manager_refuses_to_nest_in_a_running_loop() -> None:
+    coro = _loop_type()
+    with pytest.raises(LoopManagerError, match="await the coroutine instead"):
+        AsyncEventLoopManager().run(coro)
+
+
+def test_manager_rejects_a_config_of_the_wrong_type() -> None:
+    with pytest.raises(ConfigurationError, match="config must be an AsyncFlowConfig"):
+        AsyncEventLoopManager({"use_uvloop": True})  # type: ignore[arg-type]  # the misuse under test
