@@ -20,7 +20,7 @@ import asyncio
 import sys
 from abc import abstractmethod
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import reactivex
@@ -288,6 +288,7 @@ def from_async(fn: Callable[..., Awaitable[_T]], *args: Any, **kwargs: Any) -> O
                 observer.on_completed()
 
         task.add_done_callback(done)
+
         def cancel() -> None:
             task.cancel()
 
@@ -329,7 +330,7 @@ class _IteratorSink(abc.ObserverBase[_T]):
 
 async def to_async_iterator(
     source: Observable[_T], *, prefetch: int = 16
-) -> AsyncIterator[_T]:
+) -> AsyncGenerator[_T, None]:
     """Iterate an observable with ``async for``.
 
     A demand-aware source (:class:`PullObservable`) is asked for ``prefetch`` items

@@ -9,7 +9,7 @@ RxPY's ``merge``/``zip`` for fan-in.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
 import reactivex
@@ -182,8 +182,8 @@ class StreamingFlow(AsyncFlowPattern):
         *,
         ordered: bool = False,
         max_concurrent: int | None = None,
-    ) -> AsyncIterator[_R]:
-        """An async iterator of results.
+    ) -> AsyncGenerator[_R, None]:
+        """An async iterator (an async generator: it has ``aclose()``) of results.
 
         The source is read only while fewer than ``max_concurrent`` items are being
         processed and fewer than ``config.stream_buffer_size`` results wait for the
@@ -288,11 +288,15 @@ class FanInFlow(AsyncFlowPattern):
     async def execute(
         self,
         streams: Sequence[AsyncIterable[Any] | Observable[Any]],
-        aggregate: Callable[[list[Any]], Awaitable[_R] | _R],
+        aggregate: Callable[[list[Any]], Any],
         *,
         mode: Literal["merge", "zip"] = "merge",
-    ) -> _R:
-        """``aggregate(items)`` over every item (a list; tuples in zip mode)."""
+    ) -> Any:
+        """``aggregate(items)`` over every item (a list; tuples in zip mode).
+
+        ``aggregate`` may be a plain or an ``async def`` function; its result (awaited
+        if it is awaitable) is returned.
+        """
         if not callable(aggregate):
             raise TypeError(f"aggregate must be a function of a list, got {aggregate!r}")
         items = await collect(self.observable(streams, mode=mode))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 import pytest_asyncio
@@ -37,8 +37,7 @@ async def _leak_check() -> AsyncIterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _no_leaked_tasks(request: pytest.FixtureRequest) -> Iterator[None]:
+def _no_leaked_tasks(request: pytest.FixtureRequest) -> None:
     """Fail an async test that leaves tasks running when it returns."""
     if request.node.get_closest_marker("asyncio") is not None:
         request.getfixturevalue("_leak_check")
-    yield

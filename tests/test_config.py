@@ -65,7 +65,9 @@ def test_positive_int_options_reject(name: str, bad: Any) -> None:
 
 
 def test_the_issue_example_message() -> None:
-    with pytest.raises(ConfigurationError, match=r"^max_concurrent_tasks must be a positive int, got 0$"):
+    with pytest.raises(
+        ConfigurationError, match=r"^max_concurrent_tasks must be a positive int, got 0$"
+    ):
         create_async_flow_config(max_concurrent_tasks=0)
 
 

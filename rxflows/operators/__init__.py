@@ -14,7 +14,7 @@ documentation, and imports the implementation lazily.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reactivex import Observable, abc
 
@@ -46,8 +46,9 @@ def map_async(
         -----f(a)--f(b)-f(c)|
 
     Results are emitted as they finish (``ordered=False``) or in source order
-    (``ordered=True``; a finished result waits for the ones before it, and waiting
-    results count toward the limit, so memory stays bounded). The first exception
+    (``ordered=True``: a finished result waits for the ones before it without holding
+    a slot; a demand-aware consumer bounds how many wait, a plain subscriber does
+    not, so a never-ending head item makes them pile up). The first exception
     raised by ``fn`` cancels the work in flight and reaches the subscriber
     unwrapped; an upstream error does the same. Disposing the subscription cancels
     the work in flight.
@@ -92,8 +93,8 @@ def on_backpressure(
     size: int,
     policy: BackpressurePolicy | str = "drop_oldest",
     *,
-    on_drop: Callable[[_T], object] | None = None,
-) -> OnBackpressure[_T]:
+    on_drop: Callable[[Any], object] | None = None,
+) -> OnBackpressure[Any]:
     """A bounded buffer between a source that pushes and a consumer that pulls.
 
     .. code::

@@ -108,10 +108,11 @@ class _MapAsyncRun(Generic[_T, _R]):
         pull = self.pull
         if pull is None or self.upstream_done or self.done:
             return
-        held = self.up_outstanding + len(self.queue) + self.active + len(self.ready)
-        room = self.limit - held
+        pending = self.up_outstanding + len(self.queue) + self.active
+        room = self.limit - pending
         if self.down_demand != UNBOUNDED:
-            room = min(room, self.down_demand - held)
+            # results waiting for an earlier one (ordered) still count against demand
+            room = min(room, self.down_demand - pending - len(self.ready))
         if room > 0:
             self.up_outstanding += room
             pull.request(room)
@@ -119,23 +120,16 @@ class _MapAsyncRun(Generic[_T, _R]):
     def spawn(self) -> None:
         workers = self.workers
         queued = len(self.queue)
-        while (
-            queued > len(workers) - self.active
-            and len(workers) + len(self.ready) < self.limit
-            and not self.done
-        ):
+        while queued > len(workers) - self.active and len(workers) < self.limit and not self.done:
             task = self.loop.create_task(self.work())
             workers.add(task)
 
     async def work(self) -> None:
         fn = self.fn
         queue = self.queue
-        ordered = self.ordered
         since_yield = 0
         try:
             while queue and not self.done:
-                if ordered and self.active + len(self.ready) >= self.limit:
-                    return
                 index, item = queue.popleft()
                 self.active += 1
                 try:
@@ -191,8 +185,6 @@ class _MapAsyncRun(Generic[_T, _R]):
                     self.down_demand -= 1
                 self.next_emit += 1
                 observer.on_next(value)
-            if self.queue and not self.done:
-                self.spawn()
         else:
             self.ready[index] = result
         if self.stopped():  # on_next may have disposed us

@@ -218,6 +218,7 @@ class _BackpressureObservable(PullObservable[_T]):
             pull = source.subscribe_demand(run, scheduler)
             run.pull = pull
             run.upstream = pull
+            run._refill()  # fill the buffer ahead of the first request
         else:
             run.upstream = source.subscribe(run, scheduler=scheduler)
             if run.done or (run.upstream_done and not run.buffer):

@@ -19,9 +19,11 @@ import itertools
 import selectors
 from collections.abc import Callable
 from contextvars import Context
-from typing import Any
+from typing import Any, TypeVarTuple, Unpack
 
 __all__ = ["VirtualTimeLoop"]
+
+_Ts = TypeVarTuple("_Ts")
 
 
 class _OrderedTimerHandle(asyncio.TimerHandle):
@@ -41,25 +43,28 @@ class _OrderedTimerHandle(asyncio.TimerHandle):
         super().__init__(when, callback, args, loop, context=context)
         self._seq = seq
 
+    def _key(self) -> tuple[float, int]:
+        return (self.when(), self._seq)
+
     def __lt__(self, other: object) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return (self._when, self._seq) < (other._when, other._seq)
-        return super().__lt__(other)
+            return self._key() < other._key()
+        return isinstance(other, asyncio.TimerHandle) and self.when() < other.when()
 
     def __le__(self, other: object) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return (self._when, self._seq) <= (other._when, other._seq)
-        return super().__le__(other)
+            return self._key() <= other._key()
+        return isinstance(other, asyncio.TimerHandle) and self.when() <= other.when()
 
     def __gt__(self, other: object) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return (self._when, self._seq) > (other._when, other._seq)
-        return super().__gt__(other)
+            return self._key() > other._key()
+        return isinstance(other, asyncio.TimerHandle) and self.when() > other.when()
 
     def __ge__(self, other: object) -> bool:
         if isinstance(other, _OrderedTimerHandle):
-            return (self._when, self._seq) >= (other._when, other._seq)
-        return super().__ge__(other)
+            return self._key() >= other._key()
+        return isinstance(other, asyncio.TimerHandle) and self.when() >= other.when()
 
 
 class _FastForwardSelector(selectors.BaseSelector):
@@ -113,6 +118,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(_FastForwardSelector(self, selectors.DefaultSelector()))
         self._virtual_now = float(start)
         self._timer_seq = itertools.count()
+        self._idle_mode = False
+        self._idle_until: float | None = None
 
     def time(self) -> float:
         return self._virtual_now
@@ -126,30 +133,40 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def call_at(
         self,
         when: float,
-        callback: Callable[..., object],
-        *args: Any,
+        callback: Callable[[Unpack[_Ts]], object],
+        *args: *_Ts,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
-        self._check_closed()
-        if self._debug:
-            self._check_thread()
-            self._check_callback(callback, "call_at")
+        # BaseEventLoop.call_at, with a timer that keeps scheduling order on ties.
+        base: Any = self  # BaseEventLoop's private helpers are not in typeshed
+        base._check_closed()
+        if self.get_debug():
+            base._check_thread()
+            base._check_callback(callback, "call_at")
         timer = _OrderedTimerHandle(when, callback, args, self, context, next(self._timer_seq))
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
-        heapq.heappush(self._scheduled, timer)
-        timer._scheduled = True
+        traceback: Any = getattr(timer, "_source_traceback", None)
+        if traceback:
+            del traceback[-1]
+        heapq.heappush(base._scheduled, timer)
+        base_timer: Any = timer
+        base_timer._scheduled = True
         return timer
 
-    # The attributes below are BaseEventLoop's own; a subclass may read them.
+    def _timers(self) -> list[asyncio.TimerHandle]:
+        scheduled: list[asyncio.TimerHandle] = getattr(self, "_scheduled")  # noqa: B009  # private, not in typeshed
+        return scheduled
+
+    def _has_ready_callbacks(self) -> bool:
+        return bool(getattr(self, "_ready"))  # noqa: B009  # private, not in typeshed
+
     def next_timer(self) -> float | None:
         """When the earliest live timer is due, or None when no timer is pending."""
-        live = [t.when() for t in self._scheduled if not t.cancelled()]
+        live = [t.when() for t in self._timers() if not t.cancelled()]
         return min(live) if live else None
 
     def is_idle(self) -> bool:
         """True when no callback is ready to run and no live timer is pending."""
-        return not self._ready and self.next_timer() is None
+        return not self._has_ready_callbacks() and self.next_timer() is None
 
     def _advance_to_next_timer(self) -> None:
         due = self.next_timer()
@@ -164,7 +181,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         """
         if self.is_running():
             raise RuntimeError("run_until_idle() cannot be called while the loop is running")
-        self._idle_until: float | None = until
+        self._idle_until = until
         self._idle_mode = True
         try:
             self.run_forever()
@@ -172,7 +189,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._idle_mode = False
 
     def _run_once(self) -> None:
-        if getattr(self, "_idle_mode", False) and not self._ready:
+        if self._idle_mode and not self._has_ready_callbacks():
             due = self.next_timer()
             until = self._idle_until
             if due is None or (until is not None and due > until):
