@@ -38,6 +38,7 @@ class Recorder(abc.ObserverBase[Any]):
         self.times: list[float] = []
         self.error: Exception | None = None
         self.completed = False
+        self.finished = asyncio.Event()
 
     def on_next(self, value: Any) -> None:
         self.items.append(value)
@@ -48,9 +49,11 @@ class Recorder(abc.ObserverBase[Any]):
 
     def on_error(self, error: Exception) -> None:
         self.error = error
+        self.finished.set()
 
     def on_completed(self) -> None:
         self.completed = True
+        self.finished.set()
 
     @property
     def done(self) -> bool:
