@@ -168,3 +168,17 @@ def create_async_flow_config(**options: Any) -> AsyncFlowConfig:
 
 
 DEFAULT_CONFIG = AsyncFlowConfig()
+
+
+def config_or_default(config: object) -> AsyncFlowConfig:
+    """``config`` if it is an :class:`AsyncFlowConfig`, the defaults for None, else an error."""
+    if config is None:
+        return DEFAULT_CONFIG
+    if not isinstance(config, AsyncFlowConfig):
+        raise ConfigurationError(
+            f"config must be an AsyncFlowConfig (build one with create_async_flow_config), "
+            f"got {type(config).__name__}",
+            field="config",
+            value=config,
+        )
+    return config

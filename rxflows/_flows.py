@@ -18,7 +18,7 @@ from reactivex import operators as rx_ops
 
 from . import operators as ops
 from ._bridges import collect, from_async_iterable, from_iterable, to_async_iterator
-from ._config import DEFAULT_CONFIG, AsyncFlowConfig
+from ._config import AsyncFlowConfig, config_or_default
 from ._errors import ConfigurationError
 
 __all__ = [
@@ -92,14 +92,7 @@ class AsyncFlowPattern:
     """Base of the flow patterns: holds the config whose limits the flow obeys."""
 
     def __init__(self, config: AsyncFlowConfig | None = None) -> None:
-        if config is not None and not isinstance(config, AsyncFlowConfig):
-            raise ConfigurationError(
-                f"config must be an AsyncFlowConfig (build one with create_async_flow_config), "
-                f"got {type(config).__name__}",
-                field="config",
-                value=config,
-            )
-        self.config = config or DEFAULT_CONFIG
+        self.config = config_or_default(config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_concurrent_tasks={self.config.max_concurrent_tasks})"

@@ -18,8 +18,8 @@ from weakref import WeakKeyDictionary
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from ._config import DEFAULT_CONFIG, AsyncFlowConfig
-from ._errors import ConfigurationError, LoopManagerError
+from ._config import AsyncFlowConfig, config_or_default
+from ._errors import LoopManagerError
 
 __all__ = [
     "AsyncEventLoopManager",
@@ -105,14 +105,7 @@ class AsyncEventLoopManager:
     """
 
     def __init__(self, config: AsyncFlowConfig | None = None) -> None:
-        if config is not None and not isinstance(config, AsyncFlowConfig):
-            raise ConfigurationError(
-                f"config must be an AsyncFlowConfig (see create_async_flow_config), "
-                f"got {type(config).__name__}",
-                field="config",
-                value=config,
-            )
-        self.config = config or DEFAULT_CONFIG
+        self.config = config_or_default(config)
 
     @property
     def uses_uvloop(self) -> bool:

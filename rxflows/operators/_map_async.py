@@ -163,7 +163,9 @@ class _MapAsyncRun(Generic[_T, _R]):
                     since_yield = 0
                     await asyncio.sleep(0)
         finally:
-            self.workers.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]  # never None in a task; typeshed versions differ
+            me = asyncio.current_task()
+            if me is not None:
+                self.workers.discard(me)
 
     def emit(self, index: int, result: _R) -> None:
         if self.done:  # the coroutine swallowed our cancellation
