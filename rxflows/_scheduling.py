@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -53,17 +52,13 @@ class LoopScheduler(AsyncIOScheduler):
         return self._loop.time()
 
 
-_SCHEDULERS: WeakKeyDictionary[asyncio.AbstractEventLoop, LoopScheduler] = WeakKeyDictionary()
-
-
 def loop_scheduler(loop: asyncio.AbstractEventLoop | None = None) -> LoopScheduler:
-    """The :class:`LoopScheduler` of ``loop`` (default: the running loop), one per loop."""
-    if loop is None:
-        loop = asyncio.get_running_loop()
-    scheduler = _SCHEDULERS.get(loop)
-    if scheduler is None:
-        scheduler = _SCHEDULERS[loop] = LoopScheduler(loop)
-    return scheduler
+    """A :class:`LoopScheduler` for ``loop`` (default: the running loop).
+
+    Schedulers are cheap and hold no state but the loop, so a new one is returned
+    each time (a cache keyed by loop would keep closed loops alive).
+    """
+    return LoopScheduler(asyncio.get_running_loop() if loop is None else loop)
 
 
 def resolve_loop(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import doctest
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,10 +13,11 @@ import reactivex
 import reactivex.operators as ops
 from reactivex import abc
 
-from rxflows._scheduling import loop_scheduler
+from rxflows import LoopScheduler, loop_scheduler
 from rxflows.testing import (
     ColdObservable,
     HotObservable,
+    MarbleContext,
     Notification,
     Subscription,
     VirtualTimeLoop,
@@ -33,6 +36,25 @@ E = Notification.on_error
 C = Notification.on_completed
 
 
+def times(factor: int) -> Callable[[int], int]:
+    def multiply(value: int) -> int:
+        return value * factor
+
+    return multiply
+
+
+def _run_block(build: Callable[[MarbleContext], object]) -> None:
+    with marbles() as m:
+        build(m)
+
+
+def failure_of(build: Callable[[MarbleContext], object]) -> str:
+    """The AssertionError message of a marble test built by ``build``."""
+    with pytest.raises(AssertionError) as info:
+        _run_block(build)
+    return str(info.value)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -45,7 +67,7 @@ def test_parse_looks_values_up_and_falls_back_to_the_character() -> None:
 
 
 def test_parse_spaces_take_no_time() -> None:
-    assert parse_marbles("  -a - b  ") == [N(1, "a"), N(2, "b")]
+    assert parse_marbles("  -a - b  ") == [N(1, "a"), N(3, "b")]
 
 
 def test_parse_error_uses_the_error_argument() -> None:
@@ -139,7 +161,7 @@ def test_parse_hot_subscription_point_is_frame_zero() -> None:
     ],
 )
 def test_parse_rejects_malformed_marbles(text: str, problem: str, column: int) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=re.escape(problem)) as info:
         parse_marbles(text)
     message = str(info.value)
     assert repr(text) in message
@@ -181,9 +203,8 @@ def test_parse_subscription_marbles(text: str, expected: Subscription) -> None:
     ],
 )
 def test_parse_subscription_marbles_rejects_malformed(text: str, problem: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=re.escape(problem)) as info:
         parse_subscription_marbles(text)
-    assert problem in str(info.value)
     assert repr(text) in str(info.value)
 
 
@@ -214,7 +235,7 @@ def test_notification_value_matching() -> None:
 def test_cold_and_subscriptions_example() -> None:
     with marbles() as m:
         src = m.cold("-a-b-|", {"a": 1, "b": 2})
-        m.expect(src.pipe(ops.map(lambda x: x * 10))).to_be("-x-y-|", {"x": 10, "y": 20})
+        m.expect(src.pipe(ops.map(times(10)))).to_be("-x-y-|", {"x": 10, "y": 20})
         m.expect_subscriptions(src.subscriptions).to_be("^----!")
     assert isinstance(src, ColdObservable)
     assert src.subscriptions == [Subscription(0, 5)]
@@ -288,7 +309,8 @@ def test_hot_late_subscriber_misses_earlier_events() -> None:
         src = m.hot("-a-b-c|")
         m.expect(src, "--^").to_be("---b-c|")
         m.expect(src, "^--!").to_be("-a")
-        m.expect_subscriptions(src.subscriptions).to_be(["--^---!", "^--!"])
+        # Listed in the order the subscriptions happened.
+        m.expect_subscriptions(src.subscriptions).to_be(["^--!", "--^---!"])
 
 
 def test_hot_events_before_frame_zero_reach_earlier_subscribers() -> None:
@@ -311,8 +333,8 @@ def test_hot_with_lead_after_the_clock_started_is_refused() -> None:
 
 def test_hot_is_shared_by_subscribers() -> None:
     with marbles() as m:
-        src = m.hot("--a--b--|")
-        m.expect(reactivex.merge(src, src)).to_be("--(aa)-(bb)-(||)".replace("(||)", "|"))
+        src = m.hot("--a-----b-----|")
+        m.expect(reactivex.merge(src, src)).to_be("--(aa)--(bb)--|")
 
 
 def test_unsubscription_marker_disposes_at_that_frame() -> None:
@@ -332,15 +354,384 @@ def test_subscribe_and_unsubscribe_in_one_frame() -> None:
 
 def test_groups_in_expectations() -> None:
     with marbles() as m:
-        merged = reactivex.merge(m.cold("-a|"), m.cold("-b-|"))
-        m.expect(merged).to_be("-(ab)|".replace("(ab)|", "(ab)") + "")
-        # The line above expects '-(ab)': a group of width 4, then nothing; the real
-        # completion comes at frame 3, so state the full expectation separately.
-    with pytest.raises(AssertionError):
-        pass
+        # '(ab)' is four frames wide, so the '|' after one more '-' is at frame 6.
+        m.expect(reactivex.merge(m.cold("-a|"), m.cold("-b----|"))).to_be("-(ab)-|")
+        m.expect(reactivex.merge(m.cold("-(a|)"), m.cold("-(b|)"))).to_be("-(ab|)")
+        # A completion inside the group's width can only be stated as notifications.
+        m.expect(reactivex.merge(m.cold("-a|"), m.cold("-(b|)"))).to_equal(
+            [N(1, "a"), N(1, "b"), C(2)]
+        )
 
 
-def test_groups_with_completion() -> None:
+def test_time_progression_in_cold_and_expected() -> None:
     with marbles() as m:
-        merged = reactivex.merge(m.cold("-a|"), m.cold("-(b|)"))
-        m.expect(merged).to_be("-(ab)", {}) if False else m.expect(merged).to_be("-(ab)|")
+        src = m.cold("a 9ms b|")
+        m.expect(src).to_be("a---------b|")
+        m.expect(src).to_be("a 9ms b|")
+        m.expect_subscriptions(src.subscriptions).to_be(["^ 10ms !", "^----------!"])
+
+
+def test_multi_character_values_end_to_end() -> None:
+    with marbles() as m:
+        src = m.cold("-[hello]-|", {"hello": 42})
+        # '[hello]' is seven frames wide: the '|' is at 1 + 7 + 1 = 9; '[x]' is three.
+        m.expect(src.pipe(ops.map(times(2)))).to_be("-[x]-----|", {"x": 84})
+
+
+def test_expect_subscriptions_for_several_subscribers() -> None:
+    with marbles() as m:
+        src = m.cold("--a--|")
+        m.expect(src).to_be("--a--|")
+        m.expect(src, "-^-!").to_be("")
+        m.expect(src, "---^").to_be("-----a--|")
+        m.expect_subscriptions(src.subscriptions).to_be(["^----!", "-^-!", "---^----!"])
+
+
+def test_expect_subscriptions_order_matters() -> None:
+    def build(m: MarbleContext) -> None:
+        src = m.cold("--a--|")
+        m.expect(src).to_be("--a--|")
+        m.expect(src, "-^-!").to_be("")
+        m.expect_subscriptions(src.subscriptions).to_be(["-^-!", "^----!"])
+
+    assert "subscriptions differ" in failure_of(build)
+
+
+def test_to_equal() -> None:
+    with marbles() as m:
+        m.expect(m.cold("-a-#", {"a": 1}, error=KeyError("k"))).to_equal([N(1, 1), E(3, KeyError)])
+
+
+def test_module_level_functions_inside_a_block() -> None:
+    with marbles():
+        src = cold("-a-|")
+        events = hot("^-b-|")
+        expect(reactivex.merge(src, events)).to_be("-ab-|")
+        expect_subscriptions(src.subscriptions).to_be("^--!")
+        expect_subscriptions(events.subscriptions).to_be("^---!")
+
+
+@pytest.mark.parametrize("name", ["cold", "hot", "expect", "expect_subscriptions"])
+def test_module_level_functions_outside_a_block(name: str) -> None:
+    calls: dict[str, Any] = {
+        "cold": lambda: cold("-a|"),
+        "hot": lambda: hot("-a|"),
+        "expect": lambda: expect(reactivex.empty()),
+        "expect_subscriptions": lambda: expect_subscriptions([]),
+    }
+    with pytest.raises(RuntimeError, match=r"inside a `with marbles\(\):` block"):
+        calls[name]()
+
+
+def test_run_returns_the_recorded_notifications() -> None:
+    with marbles() as m:
+        recorded = m.run(m.cold("-a-b|", {"a": 1}))
+        assert recorded == [N(1, 1), N(3, "b"), C(4)]
+        with pytest.raises(RuntimeError, match="already been flushed"):
+            m.cold("-a|")
+
+
+def test_run_with_subscription_marbles_also_checks_expectations() -> None:
+    with marbles() as m:
+        src = m.cold("-a-b-c|")
+        m.expect(src).to_be("-a-b-c|")
+        assert m.run(src, "--^--!") == [N(3, "a")]
+
+    def build(m: MarbleContext) -> None:
+        src = m.cold("-a|")
+        m.expect(src).to_be("--a|")
+        m.run(src)
+
+    assert "marbles differ" in failure_of(build)
+
+
+def test_explicit_flush_then_exit() -> None:
+    with marbles() as m:
+        src = m.cold("-a|")
+        m.expect(src).to_be("-a|")
+        m.flush()
+        assert m.loop.is_closed()
+        assert src.subscriptions == [Subscription(0, 2)]
+        m.flush()  # a second flush does nothing
+
+
+def test_expectation_without_to_be_fails() -> None:
+    with pytest.raises(AssertionError, match=r"never completed with \.to_be"), marbles() as m:
+        m.expect(m.cold("-a|"))
+
+
+# --------------------------------------------------------------------------- failure messages
+
+
+def test_failure_message_shows_both_marble_lines_aligned() -> None:
+    def build(m: MarbleContext) -> None:
+        src = m.cold("-a-b-|", {"a": 1, "b": 2})
+        m.expect(src.pipe(ops.map(times(10)))).to_be("-x--y|", {"x": 10, "y": 20})
+
+    message = failure_of(build)
+    lines = message.splitlines()
+    assert lines[0] == "marbles differ"
+    assert lines[1] == "expected: -x--y|"
+    assert lines[2] == "actual:   -x-y-|"
+    assert "values: x=10, y=20" in message
+    assert "(3, 'N', 20)" in message  # the exact actual notification
+    assert "(4, 'N', 20)" in message  # the exact expected notification
+
+
+def test_failure_message_renders_unknown_values_and_groups() -> None:
+    with pytest.raises(AssertionError) as info, marbles() as m:
+        m.expect(reactivex.merge(m.cold("-(a|)", {"a": 7}), m.cold("-(b|)", {"b": 8}))).to_be(
+            "-x|", {"x": 7}
+        )
+    lines = str(info.value).splitlines()
+    assert lines[1] == "expected: -x|"
+    assert lines[2] == "actual:   -(x[8]|)"
+
+
+def test_failure_message_for_to_equal() -> None:
+    with pytest.raises(AssertionError) as info, marbles() as m:
+        m.expect(m.cold("-a|")).to_equal([N(1, "a")])
+    lines = str(info.value).splitlines()
+    assert lines[1] == "expected: -a"
+    assert lines[2] == "actual:   -a|"
+
+
+def test_failure_message_for_subscriptions() -> None:
+    def build(m: MarbleContext) -> None:
+        src = m.cold("--a--|")
+        m.expect(src).to_be("--a--|")
+        m.expect_subscriptions(src.subscriptions).to_be("^--!")
+
+    lines = failure_of(build).splitlines()
+    assert lines[0] == "subscriptions differ"
+    assert lines[1] == "expected: ^--!"
+    assert lines[2] == "actual:   ^----!"
+
+
+def test_all_failures_are_reported_together() -> None:
+    def build(m: MarbleContext) -> None:
+        m.expect(m.cold("-a|")).to_be("-b|")
+        m.expect(m.cold("-c|")).to_be("-d|")
+
+    assert failure_of(build).count("marbles differ") == 2
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["-a-b-|", "(ab)-c-#", "-[foo]-b", "a 30ms b|", "--(a|)", "", "a"],
+)
+def test_render_round_trips(text: str) -> None:
+    notifications = parse_marbles(text)
+    rendered = render_notifications(notifications)
+    assert parse_marbles(rendered) == notifications
+
+
+def test_render_uses_value_keys_and_time_progressions() -> None:
+    notifications = [N(0, 1), N(1, "word"), N(7, (1, 2)), N(40, 1), C(40)]
+    rendered = render_notifications(notifications, {"a": 1})
+    assert rendered == "a[word][(1, 2)] 25ms (a|)"
+    # It parses back to the same frames ('[(1, 2)]' comes back as a string).
+    frames = [(n.frame, n.kind) for n in parse_marbles(rendered, {"a": 1})]
+    assert frames == [(n.frame, n.kind) for n in notifications]
+
+
+def test_render_pads_with_spaces_to_align_columns() -> None:
+    # '[99]' is wider than the two frames before 'b': the expected line is padded
+    # with spaces (no time) so that both b's share a column.
+    with pytest.raises(AssertionError) as info, marbles() as m:
+        m.expect(m.cold("-x-b", {"x": 99})).to_be("-a-b", {"a": 1})
+    lines = str(info.value).splitlines()
+    assert lines[1] == "expected: -a-  b"
+    assert lines[2] == "actual:   -[99]b"
+    assert parse_marbles("-a-  b") == parse_marbles("-a-b")
+    assert "(3, 'N', 'b')" in str(info.value)
+
+
+# --------------------------------------------------------------------------- virtual time
+
+
+def test_delay_on_the_context_scheduler() -> None:
+    with marbles() as m:
+        src = m.cold("-a-b|")
+        m.expect(src.pipe(ops.delay(0.002, scheduler=m.scheduler))).to_be("---a-b|")
+        # Without scheduler=, delay uses the scheduler expect() subscribes with.
+        m.expect(src.pipe(ops.delay(0.002))).to_be("---a-b|")
+
+
+def test_debounce_on_the_context_scheduler() -> None:
+    with marbles() as m:
+        src = m.cold("-a--bc----d|")
+        m.expect(src.pipe(ops.debounce(0.002, scheduler=m.scheduler))).to_be("---a---c---(d|)")
+
+
+def test_timers_due_at_the_same_frame_run_in_scheduling_order() -> None:
+    # In floats 0.001 + 0.009 < 0.010: without exact ties the delayed 'a' (scheduled
+    # at frame 1) would overtake the hot 'b' (scheduled at the flush).
+    with marbles() as m:
+        delayed = m.cold("-a").pipe(ops.delay(0.009))
+        m.expect(reactivex.merge(m.hot("----------b"), delayed)).to_be("----------(ba)")
+
+
+def test_interval_stops_at_max_frames() -> None:
+    with marbles(max_frames=10) as m:
+        ticks = reactivex.interval(0.002)
+        m.expect(ticks).to_be("--a-b-c-d-e", {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4})
+
+
+def test_frame_size_is_configurable() -> None:
+    with marbles(frame=0.01) as m:
+        src = m.cold("-a|")
+        m.expect(src.pipe(ops.delay(0.02))).to_be("---a|")
+        m.expect(m.cold("a 20ms b")).to_be("a--b")
+
+
+async def _slow_double(value: int) -> int:
+    await asyncio.sleep(0.003)
+    return value * 2
+
+
+def double_later(value: int) -> reactivex.Observable[int]:
+    return reactivex.from_future(asyncio.ensure_future(_slow_double(value)))
+
+
+def test_coroutines_share_the_virtual_clock() -> None:
+    with marbles() as m:
+        src = m.cold("-a-b|", {"a": 1, "b": 2})
+        # a at 1 -> 2 at 4; b at 3 -> 4 at 6; the merge completes with the last inner.
+        m.expect(src.pipe(ops.flat_map(double_later))).to_be("----x-(y|)", {"x": 2, "y": 4})
+
+
+def test_loop_is_running_and_current_inside_callbacks() -> None:
+    seen: dict[str, Any] = {}
+
+    def probe(_: abc.SchedulerBase | None) -> reactivex.Observable[int]:
+        loop = asyncio.get_running_loop()
+        seen["loop"] = loop
+        seen["scheduler"] = loop_scheduler()
+        seen["time"] = loop.time()
+        return reactivex.of(1)
+
+    with marbles() as m:
+        m.expect(reactivex.defer(probe), "--^").to_be("--(1|)", {"1": 1})
+        assert asyncio.get_event_loop() is m.loop
+    assert seen["loop"] is m.loop
+    assert isinstance(seen["scheduler"], LoopScheduler)
+    assert seen["scheduler"].loop is m.scheduler.loop
+    assert seen["time"] == pytest.approx(m.t0 + 0.002)
+
+
+def test_block_leaves_no_pending_task_and_a_closed_loop() -> None:
+    tasks: list[asyncio.Task[int]] = []
+    stray: list[asyncio.Task[None]] = []
+
+    def start(x: int) -> reactivex.Observable[int]:
+        task = asyncio.ensure_future(_slow_double(x))
+        tasks.append(task)
+        stray.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))
+        return reactivex.from_future(task)
+
+    with marbles(max_frames=2) as m:
+        src = m.cold("-a|", {"a": 1})
+        # The coroutine needs until frame 4; the run stops at frame 2.
+        m.expect(src.pipe(ops.flat_map(start))).to_be("")
+    loop = m.loop
+    assert loop.is_closed()
+    assert isinstance(loop, VirtualTimeLoop)
+    assert [t.cancelled() for t in tasks] == [True]
+    assert [t.cancelled() for t in stray] == [True]
+    assert not asyncio.all_tasks(loop)
+
+
+def test_previous_event_loop_is_restored() -> None:
+    other = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(other)
+        with marbles() as m:
+            assert asyncio.get_event_loop() is m.loop
+            m.expect(m.cold("a|")).to_be("a|")
+        assert asyncio.get_event_loop() is other
+    finally:
+        asyncio.set_event_loop(None)
+        other.close()
+
+
+def test_exception_in_the_block_skips_the_flush_and_cleans_up() -> None:
+    contexts: list[MarbleContext] = []
+
+    def build(m: MarbleContext) -> None:
+        contexts.append(m)
+        m.expect(m.cold("-a|")).to_be("-b|")  # would fail, but is never checked
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        _run_block(build)
+    assert contexts[0].loop.is_closed()
+
+
+def test_exception_escaping_into_the_loop_is_raised() -> None:
+    def explode(_: object) -> None:
+        raise ZeroDivisionError("in a callback")
+
+    with pytest.raises(ZeroDivisionError, match="in a callback"), marbles() as m:
+        m.cold("-a|").subscribe(explode, lambda e: None)
+    assert m.loop.is_closed()
+
+
+async def test_marbles_refuses_a_running_loop() -> None:
+    with pytest.raises(RuntimeError, match="cannot be used while an event loop is running"):
+        _run_block(lambda m: None)
+
+
+def test_invalid_context_arguments() -> None:
+    with pytest.raises(ValueError, match="frame must be"):
+        marbles(frame=0)
+    with pytest.raises(ValueError, match="max_frames must be"):
+        marbles(max_frames=-1)
+
+
+def test_cold_created_during_the_run() -> None:
+    # Inner observables created by the pipeline itself, as with RxJS' cold() in mergeMap.
+    with marbles() as m:
+        src = m.cold("-a--b|")
+        inner_subs: list[list[Subscription]] = []
+
+        def inner(_: str) -> reactivex.Observable[str]:
+            observable = m.cold("x-y|")
+            inner_subs.append(observable.subscriptions)
+            return observable
+
+        m.expect(src.pipe(ops.flat_map(inner))).to_be("-x-yx-y|")
+    assert inner_subs == [[Subscription(1, 4)], [Subscription(4, 7)]]
+
+
+@pytest.fixture
+def no_marble_context() -> Iterator[None]:
+    yield
+    with pytest.raises(RuntimeError):
+        cold("-a|")
+
+
+def test_context_is_reset_after_the_block(no_marble_context: None) -> None:
+    with marbles():
+        expect(cold("a|")).to_be("a|")
+
+
+@pytest.mark.parametrize(
+    ("frame", "max_frames"), [(0.001, 3), (0.001, 10), (0.001, 100), (0.3, 3), (0.0003, 17)]
+)
+def test_events_at_max_frames_still_run(frame: float, max_frames: int) -> None:
+    # Frame max_frames itself is part of the run (in floats, 3 * 0.3 < 0.9).
+    with marbles(frame=frame, max_frames=max_frames) as m:
+        recorded = m.run(reactivex.interval(frame))
+    assert [n.frame for n in recorded] == list(range(1, max_frames + 1))
+
+
+def test_docstring_examples() -> None:
+    from rxflows.testing import _marbles
+
+    result = doctest.testmod(_marbles, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -30,9 +32,45 @@ async def test_scheduler_now_is_the_loop_clock() -> None:
     assert scheduler.monotonic() == asyncio.get_running_loop().time()
 
 
-async def test_one_scheduler_per_loop() -> None:
-    assert loop_scheduler() is loop_scheduler(asyncio.get_running_loop())
-    assert isinstance(loop_scheduler(), LoopScheduler)
+async def test_loop_scheduler_is_bound_to_the_running_loop() -> None:
+    scheduler = loop_scheduler()
+    assert isinstance(scheduler, LoopScheduler)
+    assert scheduler.loop is asyncio.get_running_loop()
+
+
+def test_loop_scheduler_does_not_keep_a_closed_loop_alive() -> None:
+    loop = VirtualTimeLoop()
+    loop_scheduler(loop)
+    ref = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert ref() is None
+
+
+def test_floating_point_sums_still_tie() -> None:
+    loop = VirtualTimeLoop()
+    order: list[str] = []
+    loop.call_at(0.001 + 0.009, order.append, "first")  # 0.010000000000000002 unrounded
+    loop.call_at(0.01, order.append, "second")
+    loop.run_until_idle()
+    loop.close()
+    assert order == ["first", "second"]
+
+
+def test_run_until_idle_refuses_a_busy_loop() -> None:
+    loop = VirtualTimeLoop()
+
+    async def spin() -> None:
+        while True:  # noqa: ASYNC110  # the busy loop under test
+            await asyncio.sleep(0)
+
+    task = loop.create_task(spin())
+    with pytest.raises(RuntimeError, match="did not go idle within 1000 steps"):
+        loop.run_until_idle(max_steps=1000)
+    task.cancel()
+    loop.run_until_idle()
+    loop.close()
 
 
 async def test_rx_time_operators_run_in_virtual_time() -> None:

@@ -24,6 +24,8 @@ from typing import Any, TypeVarTuple, Unpack
 __all__ = ["VirtualTimeLoop"]
 
 _Ts = TypeVarTuple("_Ts")
+_TIME_DIGITS = 9  # timers are due at whole nanoseconds
+_MAX_IDLE_STEPS = 10_000_000
 
 
 class _OrderedTimerHandle(asyncio.TimerHandle):
@@ -120,6 +122,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._timer_seq = itertools.count()
         self._idle_mode = False
         self._idle_until: float | None = None
+        self._idle_steps_left = 0
 
     def time(self) -> float:
         return self._virtual_now
@@ -137,7 +140,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         *args: *_Ts,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
-        # BaseEventLoop.call_at, with a timer that keeps scheduling order on ties.
+        # BaseEventLoop.call_at, with a timer that keeps scheduling order on ties. Due
+        # times are rounded to 1 ns: 0.001 + 0.009 != 0.01 in floating point, and two
+        # timers meant for the same instant must really tie.
+        when = round(when, _TIME_DIGITS)
         base: Any = self  # BaseEventLoop's private helpers are not in typeshed
         base._check_closed()
         if self.get_debug():
@@ -161,7 +167,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def next_timer(self) -> float | None:
         """When the earliest live timer is due, or None when no timer is pending."""
-        live = [t.when() for t in self._timers() if not t.cancelled()]
+        timers = self._timers()
+        if not timers:
+            return None
+        if not timers[0].cancelled():  # the heap's head, the common case
+            return timers[0].when()
+        live = [t.when() for t in timers if not t.cancelled()]
         return min(live) if live else None
 
     def is_idle(self) -> bool:
@@ -173,22 +184,36 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if due is not None and due > self._virtual_now:
             self._virtual_now = due
 
-    def run_until_idle(self, until: float | None = None) -> None:
+    def run_until_idle(
+        self, until: float | None = None, *, max_steps: int = _MAX_IDLE_STEPS
+    ) -> None:
         """Run callbacks and timers until nothing is left to do, then return.
 
         With ``until``, stop before the first timer due after that instant and set
-        the clock to ``until``. Tasks waiting only on real I/O count as idle.
+        the clock to ``until``. Tasks waiting only on real I/O count as idle. Raises
+        RuntimeError after ``max_steps`` loop iterations without going idle (a
+        coroutine looping on ``await asyncio.sleep(0)`` keeps the clock from moving).
         """
         if self.is_running():
             raise RuntimeError("run_until_idle() cannot be called while the loop is running")
         self._idle_until = until
         self._idle_mode = True
+        self._idle_steps_left = max_steps
         try:
             self.run_forever()
         finally:
             self._idle_mode = False
+        if self._idle_steps_left < 0:
+            raise RuntimeError(
+                f"the loop did not go idle within {max_steps} steps; is a coroutine busy-looping "
+                "on 'await asyncio.sleep(0)'?"
+            )
 
     def _run_once(self) -> None:
+        if self._idle_mode:
+            self._idle_steps_left -= 1
+            if self._idle_steps_left < 0:
+                self.stop()
         if self._idle_mode and not self._has_ready_callbacks():
             due = self.next_timer()
             until = self._idle_until

@@ -21,7 +21,7 @@ import asyncio
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import Context, ContextVar, Token
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
@@ -62,7 +62,7 @@ DEFAULT_MAX_FRAMES = 10_000
 
 # Gaps longer than this many frames are rendered as a time progression ("  25ms ").
 _LONG_GAP = 20
-# Loop times are rounded to this many decimal places (1 ns), see _MarbleLoop.
+# Loop times are rounded to this many decimal places (1 ns), as VirtualTimeLoop does.
 _TIME_DIGITS = 9
 _DIGITS = "0123456789"
 _TIME_PROGRESSION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)(?= |\Z)")
@@ -422,42 +422,33 @@ def _format_duration(frames: int, frame: float) -> str:
 
 
 def _layout(rows: Sequence[Mapping[int, str]], frame: float) -> tuple[list[str], int]:
-    """Render rows of ``{frame: token}`` so that equal frames share a column.
+    """Render rows of ``{frame: token}`` so that events at equal frames share a column.
 
-    Each row stays a valid marble string: dashes carry the time, padding is made
-    of spaces (which take no time), long quiet stretches become time
-    progressions. Returns the lines and the frame of their first column.
+    Each row stays a valid marble string: dashes carry the time, the padding that
+    aligns columns is made of spaces (which take no time), and long quiet
+    stretches become time progressions. A token wider than the time to the row's
+    next event cannot be drawn to scale; the next event then follows it directly.
+    Returns the lines and the frame of their first column.
     """
     frames = sorted({f for row in rows for f in row})
     origin = min([0, *frames])
     lines = ["" for _ in rows]
-    cursors = [origin for _ in rows]
-    lasts = [max(row, default=origin - 1) for row in rows]
-
-    def pad() -> None:
-        width = max(len(line) for line in lines)
-        for r, line in enumerate(lines):
-            lines[r] = line + " " * (width - len(line))
-
+    cursors = [origin for _ in rows]  # the frame at the end of each line
     for f in frames:
-        gaps = [f - cursor for cursor in cursors]
-        if all(gap > _LONG_GAP for gap in gaps):
-            for r, gap in enumerate(gaps):
+        present = [r for r, row in enumerate(rows) if f in row]
+        for r in present:
+            gap = f - cursors[r]
+            if gap > _LONG_GAP:
                 lines[r] += _format_duration(gap, frame)
-        else:
-            for r, gap in enumerate(gaps):
-                lines[r] += "-" * max(gap, 0)
-        cursors = [max(cursor, f) for cursor in cursors]
-        pad()
-        for r, row in enumerate(rows):
-            token = row.get(f)
-            if token is None:
-                # An empty frame inside this row's own timeline is a dash.
-                token = "-" if cursors[r] == f and lasts[r] > f else ""
-            lines[r] += token
+            elif gap > 0:
+                lines[r] += "-" * gap
+            cursors[r] = max(cursors[r], f)
+        column = max(len(lines[r]) for r in present)
+        for r in present:
+            token = rows[r][f]
+            lines[r] = lines[r].ljust(column) + token
             cursors[r] += len(token)
-        pad()
-    return [line.rstrip() for line in lines], origin
+    return lines, origin
 
 
 def _key_token(key: str) -> str:
@@ -572,26 +563,6 @@ def _subscriptions_message(
 
 
 # --------------------------------------------------------------------------- the loop
-
-
-class _MarbleLoop(VirtualTimeLoop):
-    """A virtual-time loop whose timers are due at whole nanoseconds.
-
-    Times are floats: ``0.001 + 0.002`` is not ``0.003``, so a timer set by a
-    delay operator for "frame 3" could run before or after a marble event at
-    frame 3 depending on rounding rather than on scheduling order. Rounding every
-    due time to 1 ns makes timers meant for the same instant really tie, so they
-    run in the order they were scheduled.
-    """
-
-    def call_at(
-        self,
-        when: float,
-        callback: Callable[[*_Ts], object],
-        *args: *_Ts,
-        context: Context | None = None,
-    ) -> asyncio.TimerHandle:
-        return super().call_at(round(when, _TIME_DIGITS), callback, *args, context=context)
 
 
 def _current_event_loop() -> asyncio.AbstractEventLoop | None:
@@ -884,7 +855,7 @@ class MarbleContext:
             raise ValueError(f"max_frames must be an int >= 0, got {max_frames!r}")
         self.max_frames = max_frames
         self._state: _State = "new"
-        self._loop: _MarbleLoop | None = None
+        self._loop: VirtualTimeLoop | None = None
         self._scheduler: LoopScheduler | None = None
         self._start = 0.0
         self._lead = 0  # frames of hot events before '^', run before frame 0
@@ -936,7 +907,7 @@ class MarbleContext:
                 "marbles() runs its own virtual-time loop and cannot be used while an event "
                 "loop is running: write the test as a plain (non-async) function"
             )
-        loop = _MarbleLoop()
+        loop = VirtualTimeLoop()
         loop.set_exception_handler(self._on_loop_error)
         self._loop = loop
         self._scheduler = loop_scheduler(loop)
@@ -999,14 +970,16 @@ class MarbleContext:
     ) -> HotObservable:
         """A hot observable: its events happen at fixed frames, seen by whoever listens.
 
-        ``^`` marks frame 0; events before it run before frame 0, so only
-        subscribers that were already there (for example a ``publish()``
-        connected in the block) receive them.
+        ``^`` marks frame 0 (and, like every character, takes a frame): write
+        expected marbles so that their first character sits under the ``^``.
+        Events before it run before frame 0, so only subscribers that were
+        already there (for example a ``publish()`` connected in the block)
+        receive them.
 
         Example:
             >>> with marbles() as m:
             ...     src = m.hot("-a-^-b-|")
-            ...     m.expect(src).to_be("-b-|")
+            ...     m.expect(src).to_be("--b-|")
         """
         self._check_building("create a hot observable")
         messages = parse_marbles(marbles, values, error, frame=self.frame)
@@ -1102,7 +1075,8 @@ class MarbleContext:
                 recorder.schedule(loop, t0, self.frame)
             for hot in self._hots:
                 hot._schedule(loop, t0, self.frame)
-            loop.run_until_idle(until=t0 + self.max_frames * self.frame)
+            # Rounded like the timers (VirtualTimeLoop.call_at), so frame max_frames still runs.
+            loop.run_until_idle(until=round(t0 + self.max_frames * self.frame, _TIME_DIGITS))
             for expectation in self._expectations:
                 message = expectation._check()
                 if message is not None:
@@ -1145,7 +1119,7 @@ class MarbleContext:
         if self._state != "running":
             self._check_open(what)
 
-    def _running_loop(self, what: str) -> _MarbleLoop:
+    def _running_loop(self, what: str) -> VirtualTimeLoop:
         loop = self._loop
         if loop is None or loop.is_closed():
             raise RuntimeError(f"cannot {what}: the marble context's loop is closed")
