@@ -96,4 +96,4 @@ def test_a_hot_source_feeding_slow_work() -> None:
     work = Work()
     with marbles() as m:
         src = m.hot("a-b-c-|", {"a": 2, "b": 2, "c": 2})
-        m.expect(src.pipe(ops.map_async(work, 1))).to_be("--x-y-z|", {"x": 20, "y": 20, "z": 20})
+        m.expect(src.pipe(ops.map_async(work, 1))).to_be("--x-y-(z|)", {"x": 20, "y": 20, "z": 20})
