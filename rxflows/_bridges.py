@@ -47,6 +47,13 @@ UNBOUNDED = sys.maxsize
 """Demand that never runs out: what a plain ``subscribe`` requests."""
 
 
+async def wait_finished(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Wait until ``tasks`` are done, without raising what they raised."""
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        await asyncio.wait(pending)
+
+
 def add_demand(current: int, n: int) -> int:
     """``current + n``, saturating at :data:`UNBOUNDED`."""
     total = current + n
@@ -61,6 +68,11 @@ class DemandSubscription(abc.DisposableBase):
     @abstractmethod
     def request(self, n: int) -> None:
         """Allow the source to emit ``n`` more items."""
+
+    async def aclose(self) -> None:
+        """Dispose, then wait until the tasks this subscription started have finished
+        (and so a source's ``finally`` blocks have run)."""
+        self.dispose()
 
 
 class PullObservable(Observable[_T_co]):
@@ -178,6 +190,10 @@ class _AsyncIterableSubscription(DemandSubscription, Generic[_T]):
 
     def dispose(self) -> None:
         self._task.cancel()
+
+    async def aclose(self) -> None:
+        self.dispose()
+        await wait_finished([self._task])
 
     async def _pump(self, source: AsyncIterable[_T]) -> None:
         iterator = aiter(source)
@@ -377,7 +393,10 @@ async def to_async_iterator(
             await sink.waiter
             sink.waiter = None
     finally:
-        subscription.dispose()
+        if pull is not None:
+            await pull.aclose()
+        else:
+            subscription.dispose()
 
 
 async def collect(source: Observable[_T]) -> list[_T]:

@@ -174,3 +174,51 @@ def test_flows_run_on_uvloop() -> None:
     assert loop_module.startswith("uvloop")
     assert parallel == list(range(1, 1001))
     assert streamed == list(range(1, 1001))
+
+
+async def test_streaming_from_an_async_source_does_not_start_a_task_per_item() -> None:
+    loop = asyncio.get_running_loop()
+    created = 0
+
+    def counting_factory(
+        loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(1000):
+            if i % 7 == 0:
+                await asyncio.sleep(0.001)  # items arrive one at a time, with pauses
+            yield i
+
+    loop.set_task_factory(counting_factory)
+    try:
+        results = [x async for x in StreamingFlow(config).execute(source(), trivial)]
+    finally:
+        loop.set_task_factory(None)
+    assert sorted(results) == list(range(1, 1001))
+    # the source's pump, at most max_concurrent_tasks workers, and the iterator's close
+    assert created <= 1 + config.max_concurrent_tasks + 2
+
+
+async def test_aclose_returns_after_the_source_has_closed() -> None:
+    closed = False
+
+    async def source() -> AsyncIterator[int]:
+        nonlocal closed
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed = True
+
+    results = StreamingFlow(config).execute(source(), trivial)
+    async for x in results:
+        if x >= 10:
+            break
+    await results.aclose()
+    assert closed

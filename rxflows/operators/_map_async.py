@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 
-from .._bridges import UNBOUNDED, DemandSubscription, PullObservable, add_demand
+from .._bridges import UNBOUNDED, DemandSubscription, PullObservable, add_demand, wait_finished
 from .._scheduling import resolve_loop
 
 _T = TypeVar("_T")
@@ -44,7 +44,9 @@ class _MapAsyncRun(Generic[_T, _R]):
 
     Workers await the user's coroutines directly (no task per item) and take the
     next queued item when done, so the per-item cost is a function call and an
-    await, not a task.
+    await, not a task. A worker that finds the queue empty waits for the next item
+    (until the source ends) instead of exiting, so a source that delivers items one
+    at a time does not cost a task per item either.
     """
 
     def __init__(
@@ -62,6 +64,9 @@ class _MapAsyncRun(Generic[_T, _R]):
         self.loop = loop
         self.queue: deque[tuple[int, _T]] = deque()
         self.workers: set[asyncio.Task[None]] = set()
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        # workers on their way to the queue: spawned and not started, or woken and not resumed
+        self.heading = 0
         self.active = 0
         self.ready: dict[int, _R] = {}
         self.next_index = 0
@@ -81,12 +86,13 @@ class _MapAsyncRun(Generic[_T, _R]):
             self.up_outstanding -= 1
         self.queue.append((self.next_index, value))
         self.next_index += 1
-        self.spawn()
+        self.dispatch()
 
     def on_upstream_completed(self) -> None:
         if self.done:
             return
         self.upstream_done = True
+        self.wake_all()
         self.check_completed()
 
     # -- downstream ---------------------------------------------------------------
@@ -117,55 +123,81 @@ class _MapAsyncRun(Generic[_T, _R]):
             self.up_outstanding += room
             pull.request(room)
 
-    def spawn(self) -> None:
-        workers = self.workers
+    def dispatch(self) -> None:
+        """Get a worker heading for every queued item: wake idle ones, then start new ones."""
+        if self.done:
+            return
         queued = len(self.queue)
-        while queued > len(workers) - self.active and len(workers) < self.limit and not self.done:
-            task = self.loop.create_task(self.work())
-            workers.add(task)
+        waiters = self.waiters
+        while waiters and queued > self.heading:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self.heading += 1
+        workers = self.workers
+        while queued > self.heading and len(workers) < self.limit:
+            workers.add(self.loop.create_task(self.work()))
+            self.heading += 1
+
+    def wake_all(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self.heading += 1
 
     async def work(self) -> None:
-        fn = self.fn
-        queue = self.queue
-        since_yield = 0
+        self.heading -= 1
         try:
-            while queue and not self.done:
-                index, item = queue.popleft()
-                self.active += 1
-                try:
-                    awaitable = fn(item)
-                    if type(awaitable) is CoroutineType or hasattr(awaitable, "__await__"):
-                        result = await awaitable
-                    else:
-                        raise TypeError(
-                            f"map_async: {fn!r} returned {type(awaitable).__name__}, not an "
-                            "awaitable; pass an async def function (run blocking code with "
-                            "asyncio.to_thread)"
-                        )
-                except asyncio.CancelledError as cancelled:
-                    task = asyncio.current_task()
-                    if self.done or (task is not None and task.cancelling()):
-                        raise
-                    # Not our cancellation: the coroutine was cancelled from inside.
-                    self.active -= 1
-                    self.fail(
-                        RuntimeError(f"map_async: {fn!r} was cancelled from inside for {item!r}")
-                    )
-                    raise cancelled
-                except Exception as error:
-                    self.active -= 1
-                    self.fail(error)
+            while True:
+                await self.drain_queue()
+                if self.done or self.upstream_done:
                     return
-                self.active -= 1
-                self.emit(index, result)
-                since_yield += 1
-                if since_yield >= _YIELD_EVERY and queue:
-                    since_yield = 0
-                    await asyncio.sleep(0)
+                waiter = self.loop.create_future()
+                self.waiters.append(waiter)
+                await waiter
+                self.heading -= 1
         finally:
             me = asyncio.current_task()
             if me is not None:
                 self.workers.discard(me)
+
+    async def drain_queue(self) -> None:
+        fn = self.fn
+        queue = self.queue
+        since_yield = 0
+        while queue and not self.done:
+            index, item = queue.popleft()
+            self.active += 1
+            try:
+                awaitable = fn(item)
+                if type(awaitable) is CoroutineType or hasattr(awaitable, "__await__"):
+                    result = await awaitable
+                else:
+                    raise TypeError(
+                        f"map_async: {fn!r} returned {type(awaitable).__name__}, not an "
+                        "awaitable; pass an async def function (run blocking code with "
+                        "asyncio.to_thread)"
+                    )
+            except asyncio.CancelledError as cancelled:
+                task = asyncio.current_task()
+                if self.done or (task is not None and task.cancelling()):
+                    raise
+                # Not our cancellation: the coroutine was cancelled from inside.
+                self.active -= 1
+                self.fail(RuntimeError(f"map_async: {fn!r} was cancelled from inside for {item!r}"))
+                raise cancelled
+            except Exception as error:
+                self.active -= 1
+                self.fail(error)
+                return
+            self.active -= 1
+            self.emit(index, result)
+            since_yield += 1
+            if since_yield >= _YIELD_EVERY and queue:
+                since_yield = 0
+                await asyncio.sleep(0)
 
     def emit(self, index: int, result: _R) -> None:
         if self.done:  # the coroutine swallowed our cancellation
@@ -222,6 +254,7 @@ class _MapAsyncRun(Generic[_T, _R]):
                 task.cancel()
         self.queue.clear()
         self.ready.clear()
+        self.waiters.clear()
         upstream = self.upstream
         if upstream is not None:
             upstream.dispose()
@@ -238,6 +271,13 @@ class _MapAsyncSubscription(DemandSubscription):
 
     def dispose(self) -> None:
         self._run.dispose()
+
+    async def aclose(self) -> None:
+        run = self._run
+        run.dispose()
+        await wait_finished(list(run.workers))
+        if run.pull is not None:
+            await run.pull.aclose()
 
 
 class MapAsyncObservable(PullObservable[_R]):

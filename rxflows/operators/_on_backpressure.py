@@ -201,6 +201,11 @@ class _BufferSubscription(DemandSubscription):
     def dispose(self) -> None:
         self._run.dispose()
 
+    async def aclose(self) -> None:
+        self._run.dispose()
+        if self._run.pull is not None:
+            await self._run.pull.aclose()
+
 
 class _BackpressureObservable(PullObservable[_T]):
     def __init__(self, source: Observable[_T], operator: OnBackpressure[_T]) -> None:
