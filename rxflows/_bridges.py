@@ -376,13 +376,20 @@ async def to_async_iterator(
         pull.request(prefetch)
     else:
         subscription = source.subscribe(sink, scheduler=scheduler)
+    # Replenish demand in batches of half the prefetch: one request per item would
+    # wake an asynchronous source once per item.
+    batch = max(1, prefetch // 2)
+    taken = 0
     try:
         buffer = sink.buffer
         while True:
             if buffer:
                 item = buffer.popleft()
                 if pull is not None and not sink.finished:
-                    pull.request(1)
+                    taken += 1
+                    if taken >= batch:  # at least prefetch - batch stay requested
+                        pull.request(taken)
+                        taken = 0
                 yield item
                 continue
             if sink.finished:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 import reactivex
@@ -238,3 +239,40 @@ def test_no_item_lost_or_duplicated_and_the_limit_holds(
         assert result == list(range(len(items)))
     if delays and all(d > 0 for d in delays):
         assert probe.peak == min(limit, len(items))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    count=st.integers(min_value=0, max_value=60),
+    limit=st.integers(min_value=1, max_value=8),
+    prefetch=st.integers(min_value=1, max_value=8),
+    work_time=st.integers(min_value=0, max_value=3),
+    consumer_time=st.integers(min_value=0, max_value=3),
+)
+def test_a_pulled_stream_delivers_everything_and_stays_bounded(
+    count: int, limit: int, prefetch: int, work_time: int, consumer_time: int
+) -> None:
+    pulled = 0
+
+    async def source() -> AsyncIterator[int]:
+        nonlocal pulled
+        for i in range(count):
+            pulled += 1
+            yield i
+
+    async def work(x: int) -> int:
+        await asyncio.sleep(work_time)
+        return x
+
+    async def main() -> list[int]:
+        seen: list[int] = []
+        stream = to_async_iterator(
+            from_async_iterable(source()).pipe(ops.map_async(work, limit)), prefetch=prefetch
+        )
+        async for x in stream:
+            seen.append(x)
+            assert pulled <= len(seen) + limit + prefetch
+            await asyncio.sleep(consumer_time)
+        return seen
+
+    assert sorted(run_virtual(main)) == list(range(count))

@@ -59,6 +59,7 @@ class _MapAsyncRun(Generic[_T, _R]):
     ) -> None:
         self.fn = fn
         self.limit = limit
+        self.batch = max(1, limit // 4)
         self.ordered = ordered
         self.observer = observer
         self.loop = loop
@@ -119,7 +120,9 @@ class _MapAsyncRun(Generic[_T, _R]):
         if self.down_demand != UNBOUNDED:
             # results waiting for an earlier one (ordered) still count against demand
             room = min(room, self.down_demand - pending - len(self.ready))
-        if room > 0:
+        # Ask in batches of a quarter of the limit while enough is in progress: one
+        # request per item would wake an asynchronous source once per item.
+        if room > 0 and (room >= self.batch or pending < self.batch):
             self.up_outstanding += room
             pull.request(room)
 
