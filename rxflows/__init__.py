@@ -13,9 +13,13 @@ from ._bridges import from_async as from_async
 from ._bridges import from_async_iterable as from_async_iterable
 from ._bridges import from_iterable as from_iterable
 from ._bridges import to_async_iterator as to_async_iterator
+from ._clock import LOOP_CLOCK as LOOP_CLOCK
+from ._clock import Clock as Clock
+from ._clock import as_clock as as_clock
 from ._config import AsyncFlowConfig as AsyncFlowConfig
 from ._config import create_async_flow_config as create_async_flow_config
 from ._errors import BackpressureError as BackpressureError
+from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import ClosedResourceError as ClosedResourceError
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import LoopManagerError as LoopManagerError
@@ -36,6 +40,7 @@ from .operators._on_backpressure import BackpressureStatistics as BackpressureSt
 __version__ = "0.1.0"
 
 __all__ = [
+    "LOOP_CLOCK",
     "UNBOUNDED",
     "AsyncEventLoopManager",
     "AsyncFlowConfig",
@@ -43,6 +48,8 @@ __all__ = [
     "BackpressureError",
     "BackpressurePolicy",
     "BackpressureStatistics",
+    "CircuitOpenError",
+    "Clock",
     "ClosedResourceError",
     "ConfigurationError",
     "DemandSubscription",
@@ -56,6 +63,7 @@ __all__ = [
     "RxFlowsError",
     "SequentialFlow",
     "StreamingFlow",
+    "as_clock",
     "collect",
     "create_async_flow_config",
     "from_async",

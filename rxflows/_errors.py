@@ -13,6 +13,8 @@ Misuse errors also derive from the matching built-in (``ValueError`` or
     │                                         the value and the rule
     ├── BackpressureError                     a bounded buffer overflowed under the
     │                                         ``error`` policy
+    ├── CircuitOpenError                      a circuit breaker rejected the call; carries
+    │                                         the breaker's name and ``retry_after``
     ├── ClosedResourceError                   used after you closed it (``aclose()``,
     │                                         ``shutdown()``)
     └── LoopManagerError (+ RuntimeError)     the event-loop manager cannot do what was
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackpressureError",
+    "CircuitOpenError",
     "ClosedResourceError",
     "ConfigurationError",
     "LoopManagerError",
@@ -54,6 +57,20 @@ class BackpressureError(RxFlowsError):
     def __init__(self, message: str, *, capacity: int) -> None:
         super().__init__(message)
         self.capacity = capacity
+
+
+class CircuitOpenError(RxFlowsError):
+    """A circuit breaker rejected the call without running it.
+
+    ``name`` is the breaker's name; ``retry_after`` the seconds (on the breaker's
+    clock) until it will let a trial call through, or None when that is not known
+    (forced open, or half-open with every trial permit taken).
+    """
+
+    def __init__(self, message: str, *, name: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.retry_after = retry_after
 
 
 class ClosedResourceError(RxFlowsError):
