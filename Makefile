@@ -26,7 +26,13 @@ format: $(STAMP)
 	$(BIN)/ruff format rxflows tests bench examples
 	$(BIN)/ruff check --fix rxflows tests bench examples
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 demo: $(STAMP)
