@@ -152,3 +152,10 @@ async def test_manager_refuses_to_nest_in_a_running_loop() -> None:
 def test_manager_rejects_a_config_of_the_wrong_type() -> None:
     with pytest.raises(ConfigurationError, match="config must be an AsyncFlowConfig"):
         AsyncEventLoopManager({"use_uvloop": True})  # type: ignore[arg-type]  # the misuse under test
+
+
+async def test_virtual_time_works_at_large_clock_values() -> None:
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(10**8)  # past ~8.4e6 s, 1 ns no longer changes the float
+    await asyncio.sleep(10**10)
+    assert loop.time() == 10**8 + 10**10

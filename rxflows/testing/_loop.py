@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import selectors
 from collections.abc import Callable
 from contextvars import Context
@@ -25,6 +26,7 @@ __all__ = ["VirtualTimeLoop"]
 
 _Ts = TypeVarTuple("_Ts")
 _TIME_DIGITS = 9  # timers are due at whole nanoseconds
+_RESOLUTION = 1e-9
 _MAX_IDLE_STEPS = 10_000_000
 
 
@@ -117,8 +119,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, start: float = 0.0) -> None:
+        self._virtual_now = float(start)  # before BaseEventLoop.__init__ may read the clock
         super().__init__(_FastForwardSelector(self, selectors.DefaultSelector()))
-        self._virtual_now = float(start)
         self._timer_seq = itertools.count()
         self._idle_mode = False
         self._idle_until: float | None = None
@@ -126,6 +128,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual_now
+
+    # BaseEventLoop runs the timers due before time() + _clock_resolution. A fixed
+    # 1 ns stops working once the clock is so large (about 8.4e6 s) that adding 1 ns
+    # no longer changes the float: keep the resolution above the float's spacing.
+    @property
+    def _clock_resolution(self) -> float:
+        return max(_RESOLUTION, 2 * math.ulp(self._virtual_now))
+
+    @_clock_resolution.setter
+    def _clock_resolution(self, value: float) -> None:
+        pass  # BaseEventLoop.__init__ sets the real clock's resolution; ours is computed
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds`` (timers due by then run next)."""
