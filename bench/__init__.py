@@ -13,6 +13,9 @@ Benchmarks (one module each):
   endless source, peak RSS growth and throughput vs a plain ``async for`` loop.
 * ``loops`` (:mod:`bench.loops`): the flows and baselines on uvloop vs asyncio.
 * ``sequential`` (:mod:`bench.sequential`): SequentialFlow vs a plain await loop.
+* ``cache`` (:mod:`bench.cache`): AsyncCache hits vs a bare TTLCache in a coroutine.
+* ``breaker`` (:mod:`bench.breaker`): a call through a CLOSED CircuitBreaker vs a
+  bare await, aiobreaker and purgatory.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ __all__ = ["registry"]
 
 def registry() -> dict[str, Benchmark]:
     """Every benchmark by name, in the order a full run executes them."""
-    from . import loops, parallel, sequential, streaming_memory
+    from . import breaker, cache, loops, parallel, sequential, streaming_memory
 
     benchmarks = [parallel.BENCHMARK, streaming_memory.BENCHMARK, loops.BENCHMARK]
     benchmarks.append(sequential.BENCHMARK)
+    benchmarks.append(cache.BENCHMARK)
+    benchmarks.append(breaker.BENCHMARK)
     return {benchmark.name: benchmark for benchmark in benchmarks}

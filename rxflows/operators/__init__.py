@@ -22,12 +22,120 @@ from .._config import DEFAULT_CONFIG
 from .._errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
+    from typing import Unpack
+
+    from .._breaker import CircuitBreaker
+    from .._cache import AsyncCache
+    from .._retry import RetryPolicy, RetryPolicyOptions
     from ._on_backpressure import BackpressurePolicy, OnBackpressure
 
-__all__ = ["map_async", "on_backpressure"]
+__all__ = ["cache", "circuit_breaker", "map_async", "on_backpressure", "retry"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+
+
+def cache(
+    cache: AsyncCache,
+    key: Hashable | Callable[[], Hashable],
+    *,
+    ttl: float | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Serve a one-value source from an :class:`~rxflows.AsyncCache`, loading it once.
+
+    .. code::
+
+        source:  --a|                    (a cold source: one fetch per subscription)
+        [ cache(c, "k") ]
+        sub 1:   ^-----
+        sub 2:   -^----
+        out 1:   ---(a|)                 (source subscribed once, at sub 1's frame)
+        out 2:   ---(a|)                 (sub 2 joined the load in flight)
+        sub 3:   -----^
+        out 3:   -----(a|)               (a is cached: no subscription to the source)
+
+    On subscribe, ``key`` is looked up in ``cache``: a live entry is emitted at once,
+    then completion. On a miss, the source is subscribed once for every concurrent
+    subscriber with the same key (single-flight, shared with ``cache.get_or_set``);
+    when it completes, its last value is stored in the cache and delivered to all of
+    them (a source that completes empty delivers completion and stores nothing). An
+    error is not stored (unless the cache has a ``negative_ttl``) and reaches every
+    subscriber waiting on the load. Disposing one subscriber leaves the load running
+    for the others; disposing all of them disposes the source subscription.
+
+    Args:
+        cache: The :class:`~rxflows.AsyncCache` to read and fill.
+        key: The cache key, or a zero-argument callable returning it, called at each
+            subscription (a callable is always called: wrap a callable key in a
+            ``lambda``).
+        ttl: Seconds the loaded value lives; default the cache's ``ttl``.
+        scheduler: The scheduler the source is subscribed with (and whose loop runs
+            the load); default the one given at subscribe time, else the running
+            loop's.
+
+    Returns:
+        An operator function from a one-value observable to the same, cached.
+
+    Example:
+        >>> metadata = AsyncCache(max_size=1000, ttl=3600)
+        >>> info = rxflows.from_async(fetch_video_metadata, url).pipe(
+        ...     ops.cache(metadata, url)
+        ... )
+        >>> await info   # fetched once; later subscriptions read the cache
+    """
+    from .._cache import AsyncCache
+    from ._cache import cache_
+
+    if not isinstance(cache, AsyncCache):
+        raise TypeError(f"cache needs an rxflows.AsyncCache, got {type(cache).__name__}")
+    if ttl is not None:
+        cache._check_call_ttl(ttl)
+    return cache_(cache, key, ttl, scheduler)
+
+
+def circuit_breaker(breaker: CircuitBreaker) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Guard a source with a :class:`~rxflows.CircuitBreaker`: each subscription is one call.
+
+    .. code::
+
+        source:   --a-|        (a cold source: one request per subscription)
+        [ circuit_breaker(breaker) ]
+        closed:   --a-|        passes through; completion counts as a success,
+                               an error as a failure (classified by the breaker)
+        open:     #            CircuitOpenError at once; the source is not subscribed
+
+    Every subscription asks the breaker for a permit first. Rejected, it fails at
+    once with :class:`~rxflows.CircuitOpenError` (carrying ``retry_after``) without
+    subscribing to the source. Let through, the source's error is recorded as a
+    failure (or ignored, per the breaker's ``expected``/``ignored``) before it is
+    forwarded, so a downstream ``retry`` already meets the new state; completion is a
+    success; disposing before either counts as neither and frees a half-open trial
+    permit. The duration (for ``slow_call_duration``) runs from subscription to the
+    terminal notification, on the breaker's clock. Demand passes through: between
+    demand-aware operators (``rxflows.from_iterable``, ``ops.map_async``) it stays
+    demand-aware.
+
+    Args:
+        breaker: The breaker to call through; share it between the observables that
+            reach the same dependency.
+
+    Returns:
+        An operator function that guards every subscription to its source.
+
+    Example:
+        >>> breaker = rxflows.CircuitBreaker(failure_threshold=3, timeout=30)
+        >>> guarded = rxflows.from_async(fetch_manifest).pipe(
+        ...     ops.circuit_breaker(breaker), rx_ops.retry(2)
+        ... )
+    """
+    from .._breaker import CircuitBreaker
+    from ._circuit_breaker import circuit_breaker_
+
+    if not isinstance(breaker, CircuitBreaker):
+        raise TypeError(f"circuit_breaker needs a CircuitBreaker, got {type(breaker).__name__}")
+    return circuit_breaker_(breaker)
 
 
 def map_async(
@@ -132,3 +240,65 @@ def on_backpressure(
     from ._on_backpressure import OnBackpressure
 
     return OnBackpressure(size, policy, on_drop)
+
+
+def retry(
+    policy: RetryPolicy | None = None,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+    **options: Unpack[RetryPolicyOptions],
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """On error, resubscribe to the source after a back-off chosen by a retry policy.
+
+    .. code::
+
+        -a-#                      (a cold source: each subscription replays it)
+        [ retry(max_attempts=3, delay=0.002, backoff=1) ]      (1 frame = 1 ms)
+        -a----a----a-#            (resubscribed 2 frames after each error; the third error passes)
+
+    Not RxPY's ``retry(n)``: that one resubscribes at once and takes a count
+    (``reactivex.operators.retry(3)`` is ``ops.retry(max_attempts=3, delay=0)``). This
+    one takes a policy or its keywords: back-off, jitter, which errors to retry,
+    a deadline, hooks. Items emitted before an error are passed on, as with any Rx
+    retry, so a source that fails half-way repeats its first items: make the source
+    resume where it stopped, or de-duplicate downstream. The attempt count is per
+    subscription and counts every error (an item does not reset it).
+
+    Each subscription has its own attempt count and previous delay. The wait between
+    attempts is scheduled on ``scheduler``, else the scheduler given at subscribe
+    time, else the running loop's :class:`~rxflows.LoopScheduler`; the deadline is
+    measured on the policy's ``clock`` if it has one, else on that scheduler.
+    Disposing the subscription during a wait cancels the pending resubscription. An
+    exception raised by ``retry_if``, ``on_retry`` or an ``events`` observer is
+    delivered as the error.
+
+    Args:
+        policy: A :class:`~rxflows.RetryPolicy`; keywords given beside it override its
+            settings (``policy.replace(**options)``).
+        scheduler: Where the waits are scheduled.
+        **options: :class:`~rxflows.RetryPolicy` keywords (``max_attempts``, ``delay``,
+            ``backoff``, ``max_delay``, ``jitter``, ``wait``, ``retry_on``, ``retry_if``,
+            ``give_up_on``, ``deadline``, ``on_retry``, ``random``, ``clock``) when no
+            policy is given.
+
+    Returns:
+        An operator function that retries its source.
+
+    Example:
+        >>> feed = rxflows.from_async(fetch_manifest).pipe(
+        ...     ops.retry(max_attempts=5, delay=0.5, jitter="full", retry_on=ConnectionError)
+        ... )
+    """
+    from .._retry import RetryPolicy
+    from ._retry import retry_
+
+    if policy is None:
+        resolved = RetryPolicy(**options)
+    elif isinstance(policy, RetryPolicy):
+        resolved = policy.replace(**options) if options else policy
+    else:
+        raise TypeError(
+            f"ops.retry takes a RetryPolicy or keywords, got {policy!r}; for RxPY's retry(n) "
+            "write ops.retry(max_attempts=n, delay=0) or use reactivex.operators.retry(n)"
+        )
+    return retry_(resolved, scheduler)
