@@ -289,7 +289,35 @@ class ConsecutiveFailures(TripRule):
         return f"ConsecutiveFailures({self.threshold})"
 
 
-class FailureRate(TripRule):
+class _RateRule(TripRule):
+    """Open when ``threshold`` percent of the window's calls are of one kind, once the
+    window holds ``minimum_calls`` calls; in HALF_OPEN, over the permitted trials."""
+
+    _name: ClassVar[str]
+
+    def __init__(self, threshold: float, *, minimum_calls: int = 10) -> None:
+        _check_rate(f"{self._name} threshold", threshold)
+        _check_positive_int("minimum_calls", minimum_calls)
+        self.threshold = float(threshold)
+        self.minimum_calls = minimum_calls
+
+    def _count(self, metrics: CallMetrics) -> int:
+        raise NotImplementedError
+
+    def should_open(self, metrics: CallMetrics) -> bool:
+        calls = metrics.calls
+        return (
+            calls >= self.minimum_calls and self._count(metrics) * 100.0 >= self.threshold * calls
+        )
+
+    def should_reopen(self, trials: CallMetrics, permitted: int) -> bool:
+        return self._count(trials) * 100.0 >= self.threshold * permitted
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.threshold:g}, minimum_calls={self.minimum_calls})"
+
+
+class FailureRate(_RateRule):
     """Open when at least ``threshold`` percent of the calls in the window failed,
     once the window holds ``minimum_calls`` calls.
 
@@ -298,24 +326,13 @@ class FailureRate(TripRule):
     closes when the trials end under it.
     """
 
-    def __init__(self, threshold: float, *, minimum_calls: int = 10) -> None:
-        _check_rate("failure_rate threshold", threshold)
-        _check_positive_int("minimum_calls", minimum_calls)
-        self.threshold = float(threshold)
-        self.minimum_calls = minimum_calls
+    _name = "failure_rate"
 
-    def should_open(self, metrics: CallMetrics) -> bool:
-        calls = metrics.calls
-        return calls >= self.minimum_calls and metrics.failures * 100.0 >= self.threshold * calls
-
-    def should_reopen(self, trials: CallMetrics, permitted: int) -> bool:
-        return trials.failures * 100.0 >= self.threshold * permitted
-
-    def __repr__(self) -> str:
-        return f"FailureRate({self.threshold:g}, minimum_calls={self.minimum_calls})"
+    def _count(self, metrics: CallMetrics) -> int:
+        return metrics.failures
 
 
-class SlowCallRate(TripRule):
+class SlowCallRate(_RateRule):
     """Open when at least ``threshold`` percent of the calls in the window were slow
     (took longer than the breaker's ``slow_call_duration``), once the window holds
     ``minimum_calls`` calls. A slow call counts whether it failed or not.
@@ -323,23 +340,11 @@ class SlowCallRate(TripRule):
     In HALF_OPEN the rate is taken over the trial calls, as for :class:`FailureRate`.
     """
 
+    _name = "slow_call_rate"
     uses_slow_calls = True
 
-    def __init__(self, threshold: float, *, minimum_calls: int = 10) -> None:
-        _check_rate("slow_call_rate threshold", threshold)
-        _check_positive_int("minimum_calls", minimum_calls)
-        self.threshold = float(threshold)
-        self.minimum_calls = minimum_calls
-
-    def should_open(self, metrics: CallMetrics) -> bool:
-        calls = metrics.calls
-        return calls >= self.minimum_calls and metrics.slow_calls * 100.0 >= self.threshold * calls
-
-    def should_reopen(self, trials: CallMetrics, permitted: int) -> bool:
-        return trials.slow_calls * 100.0 >= self.threshold * permitted
-
-    def __repr__(self) -> str:
-        return f"SlowCallRate({self.threshold:g}, minimum_calls={self.minimum_calls})"
+    def _count(self, metrics: CallMetrics) -> int:
+        return metrics.slow_calls
 
 
 class _Combined(TripRule):

@@ -17,6 +17,9 @@ GUIDE_NAMES = {
     "PipelineFlow",
     "FanOutFlow",
     "FanInFlow",
+    "AsyncCache",
+    "CircuitBreaker",
+    "async_retry",
 }
 
 
@@ -42,4 +45,10 @@ def test_exported_members_live_in_the_package() -> None:
 
 
 def test_operators_facade() -> None:
-    assert {"map_async", "on_backpressure"} <= set(rxflows.operators.__all__)
+    assert set(rxflows.operators.__all__) >= {
+        "cache",
+        "circuit_breaker",
+        "map_async",
+        "on_backpressure",
+        "retry",
+    }
