@@ -41,3 +41,18 @@ async def test_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "['clip-1@1080p', 'clip-1@720p', 'clip-1@480p']" in out
     assert "6 frames: left#0, right#0, left#1, left#2, right#1, right#2" in out
     assert "['video1.webm (12 MB)', 'video2.webm (12 MB)']" in out
+
+
+async def test_resilience(capsys: pytest.CaptureFixture[str]) -> None:
+    await load("resilience").main()
+    lines = capsys.readouterr().out.splitlines()
+    states = [line.rsplit("breaker=", 1)[1] for line in lines if "breaker=" in line]
+    # healthy, then the API goes down: the breaker opens, rejects, tries once while the
+    # API is still down, reopens, and closes after the API is back
+    assert states[0] == "CLOSED"
+    assert "OPEN" in states
+    assert states[-1] == "CLOSED"
+    assert any("rejected by metadata-api" in line for line in lines)
+    summary = lines[-1]
+    assert "opened 2 time(s)" in summary
+    assert "API requests: " in summary
