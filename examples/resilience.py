@@ -50,7 +50,8 @@ async def main() -> None:
         return await breaker.call(api.fetch, url)
 
     async def metadata(url: str) -> dict[str, object]:
-        return await cache.get_or_set(url, fetch_with_retry, url)
+        info: dict[str, object] = await cache.get_or_set(url, fetch_with_retry, url)
+        return info
 
     def stamp() -> str:
         return f"[{loop.time() - start:4.2f}s]"
