@@ -20,7 +20,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check rxflows tests bench examples
 	$(BIN)/ruff format --check rxflows tests bench examples
-	$(BIN)/mypy --strict rxflows tests
+	$(BIN)/mypy --strict rxflows tests examples bench
 
 format: $(STAMP)
 	$(BIN)/ruff format rxflows tests bench examples

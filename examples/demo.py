@@ -8,6 +8,7 @@ concurrently.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from reactivex import operators as rx_ops
@@ -62,7 +63,8 @@ async def main() -> None:
     section("ParallelFlow: 8 downloads, at most 4 at once")
     t0 = now()
     urls = [f"video{i}.mp4" for i in range(8)]
-    results = await ParallelFlow(config).execute([lambda u=u: download(u) for u in urls])
+    downloads = [functools.partial(download, url) for url in urls]  # or lambda u=u: download(u)
+    results = await ParallelFlow(config).execute(downloads)
     print(f"[{clock()}] {len(results)} done in {now() - t0:.2f}s (2 rounds of 0.2s)")
     print(f"          first: {results[0]}, last: {results[-1]}")
 
@@ -124,9 +126,13 @@ async def main() -> None:
 
     section("Composing with Rx: a flow's observable in a pipe")
     flow = ParallelFlow(config)
+
+    def wanted(result: str) -> bool:
+        return result.startswith(("video1", "video2"))
+
     big = await rxflows.collect(
-        flow.observable([lambda u=u: download(u) for u in urls]).pipe(
-            rx_ops.filter(lambda r: r.startswith(("video1", "video2"))),
+        flow.observable(downloads).pipe(
+            rx_ops.filter(wanted),
             ops.map_async(transcode, max_concurrent=2),
         )
     )
