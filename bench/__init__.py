@@ -16,6 +16,14 @@ Benchmarks (one module each):
 * ``cache`` (:mod:`bench.cache`): AsyncCache hits vs a bare TTLCache in a coroutine.
 * ``breaker`` (:mod:`bench.breaker`): a call through a CLOSED CircuitBreaker vs a
   bare await, aiobreaker and purgatory.
+* ``metrics`` (:mod:`bench.metrics`): the cost of ``record_task_execution``,
+  ``collector.time()`` and ``ops.measure`` vs a bare await (no target).
+* ``tasks`` (:mod:`bench.tasks`): PriorityTaskQueue.process_tasks with 10 workers
+  vs a hand-written asyncio.PriorityQueue + 10 workers.
+* ``events`` (:mod:`bench.events`): AsyncEventBus publish -> handled, 1 and 10
+  async handlers, vs pyee's AsyncIOEventEmitter and a bare reactivex Subject.
+* ``workflow`` (:mod:`bench.workflow`): AsyncWorkflowEngine on a 1,000-step random
+  DAG vs a hand-written task-per-step asyncio runner.
 """
 
 from __future__ import annotations
@@ -27,10 +35,20 @@ __all__ = ["registry"]
 
 def registry() -> dict[str, Benchmark]:
     """Every benchmark by name, in the order a full run executes them."""
-    from . import breaker, cache, loops, parallel, sequential, streaming_memory
+    from . import breaker, cache, loops, metrics, parallel, sequential, streaming_memory
 
     benchmarks = [parallel.BENCHMARK, streaming_memory.BENCHMARK, loops.BENCHMARK]
     benchmarks.append(sequential.BENCHMARK)
     benchmarks.append(cache.BENCHMARK)
     benchmarks.append(breaker.BENCHMARK)
+    benchmarks.append(metrics.BENCHMARK)
+    from . import tasks
+
+    benchmarks.append(tasks.BENCHMARK)
+    from . import events
+
+    benchmarks.append(events.BENCHMARK)
+    from . import workflow
+
+    benchmarks.append(workflow.BENCHMARK)
     return {benchmark.name: benchmark for benchmark in benchmarks}

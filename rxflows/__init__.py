@@ -35,11 +35,32 @@ from ._clock import as_clock as as_clock
 from ._config import AsyncFlowConfig as AsyncFlowConfig
 from ._config import create_async_flow_config as create_async_flow_config
 from ._errors import BackpressureError as BackpressureError
+from ._errors import BusClosedError as BusClosedError
+from ._errors import CheckpointError as CheckpointError
 from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import ClosedResourceError as ClosedResourceError
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import LoopManagerError as LoopManagerError
+from ._errors import QueueBusyError as QueueBusyError
+from ._errors import QueueClosedError as QueueClosedError
+from ._errors import QueueEmptyError as QueueEmptyError
+from ._errors import QueueFullError as QueueFullError
 from ._errors import RxFlowsError as RxFlowsError
+from ._errors import StepFailedError as StepFailedError
+from ._errors import StepTimeoutError as StepTimeoutError
+from ._errors import TaskTimeoutError as TaskTimeoutError
+from ._errors import WorkflowCycleError as WorkflowCycleError
+from ._errors import WorkflowError as WorkflowError
+from ._errors import WorkflowValidationError as WorkflowValidationError
+from ._events import DEAD_LETTER_TOPIC as DEAD_LETTER_TOPIC
+from ._events import AsyncEventBus as AsyncEventBus
+from ._events import BusEvent as BusEvent
+from ._events import BusState as BusState
+from ._events import BusStatistics as BusStatistics
+from ._events import BusSubscription as BusSubscription
+from ._events import DeadLetter as DeadLetter
+from ._events import SubscriberStatistics as SubscriberStatistics
+from ._events import create_async_event_bus as create_async_event_bus
 from ._flows import AsyncFlowPattern as AsyncFlowPattern
 from ._flows import FanInFlow as FanInFlow
 from ._flows import FanOutFlow as FanOutFlow
@@ -47,6 +68,14 @@ from ._flows import ParallelFlow as ParallelFlow
 from ._flows import PipelineFlow as PipelineFlow
 from ._flows import SequentialFlow as SequentialFlow
 from ._flows import StreamingFlow as StreamingFlow
+from ._metrics import AsyncMetricsCollector as AsyncMetricsCollector
+from ._metrics import MetricsServer as MetricsServer
+from ._metrics import MetricsSnapshot as MetricsSnapshot
+from ._metrics import TaskMetrics as TaskMetrics
+from ._metrics import TaskTimer as TaskTimer
+from ._metrics import create_async_metrics_collector as create_async_metrics_collector
+from ._monitor import EventPublisher as EventPublisher
+from ._monitor import MetricsMonitor as MetricsMonitor
 from ._retry import Backoff as Backoff
 from ._retry import ConstantBackoff as ConstantBackoff
 from ._retry import DecorrelatedJitter as DecorrelatedJitter
@@ -60,18 +89,43 @@ from ._retry import async_retry as async_retry
 from ._scheduling import AsyncEventLoopManager as AsyncEventLoopManager
 from ._scheduling import LoopScheduler as LoopScheduler
 from ._scheduling import loop_scheduler as loop_scheduler
+from ._tasks import AsyncTask as AsyncTask
+from ._tasks import PriorityStatistics as PriorityStatistics
+from ._tasks import PriorityTaskQueue as PriorityTaskQueue
+from ._tasks import TaskPriority as TaskPriority
+from ._tasks import TaskQueueState as TaskQueueState
+from ._tasks import TaskQueueStatistics as TaskQueueStatistics
+from ._tasks import TaskResult as TaskResult
+from ._tasks import TaskStatus as TaskStatus
+from ._workflow import AsyncWorkflowEngine as AsyncWorkflowEngine
+from ._workflow import WorkflowRun as WorkflowRun
+from ._workflow_model import StepResult as StepResult
+from ._workflow_model import StepStatus as StepStatus
+from ._workflow_model import TriggerRule as TriggerRule
+from ._workflow_model import WorkflowEvent as WorkflowEvent
+from ._workflow_model import WorkflowResult as WorkflowResult
+from ._workflow_model import WorkflowStatus as WorkflowStatus
+from ._workflow_model import WorkflowStep as WorkflowStep
+from ._workflow_store import CheckpointStore as CheckpointStore
+from ._workflow_store import MemoryCheckpointStore as MemoryCheckpointStore
+from ._workflow_store import SQLiteCheckpointStore as SQLiteCheckpointStore
 from .operators._on_backpressure import BackpressurePolicy as BackpressurePolicy
 from .operators._on_backpressure import BackpressureStatistics as BackpressureStatistics
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEAD_LETTER_TOPIC",
     "LOOP_CLOCK",
     "UNBOUNDED",
     "AsyncCache",
+    "AsyncEventBus",
     "AsyncEventLoopManager",
     "AsyncFlowConfig",
     "AsyncFlowPattern",
+    "AsyncMetricsCollector",
+    "AsyncTask",
+    "AsyncWorkflowEngine",
     "Backoff",
     "BackpressureError",
     "BackpressurePolicy",
@@ -79,9 +133,16 @@ __all__ = [
     "BreakerEvent",
     "BreakerEventKind",
     "BreakerStatistics",
+    "BusClosedError",
+    "BusEvent",
+    "BusState",
+    "BusStatistics",
+    "BusSubscription",
     "CacheSerializer",
     "CacheStatistics",
     "CallMetrics",
+    "CheckpointError",
+    "CheckpointStore",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
@@ -91,9 +152,11 @@ __all__ = [
     "ConsecutiveFailures",
     "ConstantBackoff",
     "CountWindow",
+    "DeadLetter",
     "DecorrelatedJitter",
     "DemandSubscription",
     "EqualJitter",
+    "EventPublisher",
     "ExponentialBackoff",
     "FailureRate",
     "FanInFlow",
@@ -103,21 +166,56 @@ __all__ = [
     "Jitter",
     "LoopManagerError",
     "LoopScheduler",
+    "MemoryCheckpointStore",
+    "MetricsMonitor",
+    "MetricsServer",
+    "MetricsSnapshot",
     "ParallelFlow",
     "PipelineFlow",
+    "PriorityStatistics",
+    "PriorityTaskQueue",
     "PullObservable",
+    "QueueBusyError",
+    "QueueClosedError",
+    "QueueEmptyError",
+    "QueueFullError",
     "RetryAttempt",
     "RetryPolicy",
     "RxFlowsError",
+    "SQLiteCheckpointStore",
     "SequentialFlow",
     "SlowCallRate",
+    "StepFailedError",
+    "StepResult",
+    "StepStatus",
+    "StepTimeoutError",
     "StreamingFlow",
+    "SubscriberStatistics",
+    "TaskMetrics",
+    "TaskPriority",
+    "TaskQueueState",
+    "TaskQueueStatistics",
+    "TaskResult",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "TaskTimer",
     "TimeWindow",
+    "TriggerRule",
     "TripRule",
+    "WorkflowCycleError",
+    "WorkflowError",
+    "WorkflowEvent",
+    "WorkflowResult",
+    "WorkflowRun",
+    "WorkflowStatus",
+    "WorkflowStep",
+    "WorkflowValidationError",
     "as_clock",
     "async_retry",
     "collect",
+    "create_async_event_bus",
     "create_async_flow_config",
+    "create_async_metrics_collector",
     "from_async",
     "from_async_iterable",
     "from_iterable",

@@ -16,7 +16,23 @@ Misuse errors also derive from the matching built-in (``ValueError`` or
     ├── CircuitOpenError                      a circuit breaker rejected the call; carries
     │                                         the breaker's name and ``retry_after``
     ├── ClosedResourceError                   used after you closed it (``aclose()``,
-    │                                         ``shutdown()``)
+    │   │                                     ``shutdown()``)
+    │   ├── BusClosedError                    publish/subscribe on a closed event bus
+    │   └── QueueClosedError                  put after a task queue's ``stop()``, or get
+    │                                         from a stopped queue with nothing left
+    ├── WorkflowError                         a workflow cannot be built or did not succeed
+    │   ├── WorkflowValidationError (+ ValueError)  duplicate step, unknown dependency
+    │   │   │                                 (with a did-you-mean), empty workflow
+    │   │   └── WorkflowCycleError            a dependency cycle; ``cycle`` holds its path
+    │   ├── StepFailedError                   ``execute_workflow``: a step failed; carries
+    │   │                                     the run's ``result``, the step's error as cause
+    │   ├── StepTimeoutError (+ TimeoutError) an attempt of a step overran its ``timeout``
+    │   └── CheckpointError                   a step's output cannot be checkpointed (not
+    │                                         JSON-serializable) or the store failed
+    ├── QueueBusyError (+ RuntimeError)       a task queue already has workers running
+    ├── QueueEmptyError (+ asyncio.QueueEmpty)  ``get_nowait()`` on an empty task queue
+    ├── QueueFullError (+ asyncio.QueueFull)  ``put_nowait()`` on a full task queue
+    ├── TaskTimeoutError (+ TimeoutError)     a queued task overran its ``timeout``
     └── LoopManagerError (+ RuntimeError)     the event-loop manager cannot do what was
                                               asked (uvloop missing, loop already running)
 
@@ -25,13 +41,31 @@ Later components add their branches here (circuit breaker, workflow, pools).
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._workflow_model import WorkflowResult
+
 __all__ = [
     "BackpressureError",
+    "BusClosedError",
+    "CheckpointError",
     "CircuitOpenError",
     "ClosedResourceError",
     "ConfigurationError",
     "LoopManagerError",
+    "QueueBusyError",
+    "QueueClosedError",
+    "QueueEmptyError",
+    "QueueFullError",
     "RxFlowsError",
+    "StepFailedError",
+    "StepTimeoutError",
+    "TaskTimeoutError",
+    "WorkflowCycleError",
+    "WorkflowError",
+    "WorkflowValidationError",
 ]
 
 
@@ -77,5 +111,120 @@ class ClosedResourceError(RxFlowsError):
     """The resource was closed by its owner and cannot be used any more."""
 
 
+class BusClosedError(ClosedResourceError):
+    """An event bus was used (publish, subscribe, topic, wait) after ``aclose()``.
+
+    Also raised by a ``publish`` that was waiting for room in a full mailbox when
+    the bus was closed without draining, and by ``wait_for`` when the bus closes
+    before the awaited event arrives.
+    """
+
+
 class LoopManagerError(RxFlowsError, RuntimeError):
     """The event-loop manager cannot run the coroutine as asked."""
+
+
+class QueueClosedError(ClosedResourceError):
+    """A task queue was used after ``stop()``: a put, or a get once nothing is left."""
+
+
+class QueueBusyError(RxFlowsError, RuntimeError):
+    """A task queue already has workers (``start()`` or ``process_tasks()`` running)."""
+
+
+class QueueEmptyError(RxFlowsError, asyncio.QueueEmpty):
+    """``get_nowait()`` found no queued task (an ``asyncio.QueueEmpty`` too)."""
+
+
+class QueueFullError(RxFlowsError, asyncio.QueueFull):
+    """``put_nowait()`` found the task queue full (an ``asyncio.QueueFull`` too).
+
+    ``maxsize`` is the queue's capacity.
+    """
+
+    def __init__(self, message: str, *, maxsize: int) -> None:
+        super().__init__(message)
+        self.maxsize = maxsize
+
+
+class TaskTimeoutError(RxFlowsError, TimeoutError):
+    """A task run by a task queue did not finish within its ``timeout``.
+
+    The queue cancelled the attempt. ``task_id`` names the task, ``timeout`` is its
+    limit in seconds, ``attempt`` the attempt that ran out (1 for the first).
+    """
+
+    def __init__(self, message: str, *, task_id: str, timeout: float, attempt: int) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.timeout = timeout
+        self.attempt = attempt
+
+
+class WorkflowError(RxFlowsError):
+    """A workflow cannot be built as asked, or a run of it did not succeed."""
+
+
+class WorkflowValidationError(WorkflowError, ValueError):
+    """The workflow's graph is invalid: a duplicate step name, a dependency on a step
+    that does not exist (the message suggests the closest name), or no steps at all.
+
+    ``problems`` lists every problem found, one message each.
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+
+class WorkflowCycleError(WorkflowValidationError):
+    """The steps' dependencies form a cycle.
+
+    ``cycle`` is its path, first step repeated at the end: ``("a", "b", "c", "a")``
+    means a runs before b, b before c, and c before a.
+    """
+
+    def __init__(self, message: str, *, cycle: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.cycle = cycle
+
+
+class StepFailedError(WorkflowError):
+    """A workflow run had a failed step (``execute_workflow`` raises it).
+
+    ``step`` names the first step that failed, ``result`` is the whole run's
+    :class:`~rxflows.WorkflowResult` (every step's status, output and error), and
+    ``__cause__`` is the first failed step's own exception.
+    """
+
+    def __init__(self, message: str, *, step: str, result: WorkflowResult) -> None:
+        super().__init__(message)
+        self.step = step
+        self.result = result
+
+
+class StepTimeoutError(WorkflowError, TimeoutError):
+    """An attempt of a workflow step ran longer than the step's ``timeout``.
+
+    The step was cancelled when the time was up. ``step`` is its name, ``timeout``
+    the limit in seconds, ``attempt`` the attempt that overran (1 for the first).
+    """
+
+    def __init__(self, message: str, *, step: str, timeout: float, attempt: int) -> None:
+        super().__init__(message)
+        self.step = step
+        self.timeout = timeout
+        self.attempt = attempt
+
+
+class CheckpointError(WorkflowError):
+    """A checkpoint store could not save or load a step's output.
+
+    Raised (as the step's error) when the output is not JSON-serializable; ``step``
+    names the step, ``run_id`` the run.
+    """
+
+    def __init__(self, message: str, *, step: str | None = None, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.run_id = run_id

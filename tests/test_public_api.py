@@ -20,6 +20,15 @@ GUIDE_NAMES = {
     "AsyncCache",
     "CircuitBreaker",
     "async_retry",
+    "create_async_event_bus",
+    "AsyncEventBus",
+    "create_async_metrics_collector",
+    "AsyncMetricsCollector",
+    "PriorityTaskQueue",
+    "AsyncTask",
+    "TaskPriority",
+    "AsyncWorkflowEngine",
+    "WorkflowStep",
 }
 
 
@@ -49,6 +58,7 @@ def test_operators_facade() -> None:
         "cache",
         "circuit_breaker",
         "map_async",
+        "measure",
         "on_backpressure",
         "retry",
     }

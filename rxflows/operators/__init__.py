@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
     from .._breaker import CircuitBreaker
     from .._cache import AsyncCache
+    from .._metrics import AsyncMetricsCollector
     from .._retry import RetryPolicy, RetryPolicyOptions
+    from ._measure import MeasurePer
     from ._on_backpressure import BackpressurePolicy, OnBackpressure
 
-__all__ = ["cache", "circuit_breaker", "map_async", "on_backpressure", "retry"]
+__all__ = ["cache", "circuit_breaker", "map_async", "measure", "on_backpressure", "retry"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -195,6 +197,74 @@ def map_async(
             value=max_concurrent,
         )
     return map_async_(fn, limit, bool(ordered), scheduler)
+
+
+def measure(
+    collector: AsyncMetricsCollector,
+    name: str,
+    per: MeasurePer = "subscription",
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Record a source's executions in a metrics collector; notifications pass unchanged.
+
+    .. code::
+
+        per="subscription" (1 frame = 1 ms)
+        source:   ---a--|          (cold: each subscription is one execution)
+        [ measure(collector, "fetch") ]
+        output:   ---a--|
+        records:        ✓0.006     (at the completion: 6 frames since subscribe)
+        source:   --#              output: --#    records: ✗0.002 (a failure)
+        disposed: ^--!             records: one cancellation (no duration)
+
+        per="item"
+        source:   -a---b-c-|
+        [ measure(collector, "frame", per="item") ]
+        output:   -a---b-c-|
+        records:  -✓---✓-✓         0.001, 0.004, 0.002: since subscribe, then
+                                   since the previous item; nothing at |
+        source:   -a--#            records: ✓0.001 at a, ✗0.003 at # (since a)
+
+    ``per="subscription"``: each subscription is one execution, timed from subscribe
+    to its terminal notification: a completion records a success, an error a
+    failure. Disposing before either counts a cancellation (``cancelled_tasks``),
+    with no duration. Around ``rxflows.from_async(fn)`` that times each call of
+    ``fn``.
+
+    ``per="item"``: each item is one successful execution, timed from the previous
+    item (from subscribe for the first one): the time the source took to produce
+    it. Around a one-at-a-time pipeline (``ops.map_async(f, max_concurrent=1)`` over
+    a demand-aware source) that is the time each ``f(x)`` took. An error records one
+    failure, timed from the last item; completion and dispose record nothing.
+
+    The record is made before the notification is forwarded, so an observer reading
+    the metrics sees it. Time is read on the collector's clock. Demand passes
+    through (``ops.map_async`` downstream still pulls).
+
+    Args:
+        collector: The :class:`~rxflows.AsyncMetricsCollector` to record in.
+        name: The task name to record under (a non-empty str).
+        per: ``"subscription"`` (default) or ``"item"``.
+
+    Returns:
+        An operator function that passes its source through, measured.
+
+    Example:
+        >>> metrics = rxflows.create_async_metrics_collector()
+        >>> manifest = rxflows.from_async(fetch_manifest, url).pipe(
+        ...     ops.measure(metrics, "fetch_manifest"), ops.retry(max_attempts=3)
+        ... )
+    """
+    from .._metrics import AsyncMetricsCollector, _check_name
+    from ._measure import measure_
+
+    if not isinstance(collector, AsyncMetricsCollector):
+        raise TypeError(f"measure needs an AsyncMetricsCollector, got {type(collector).__name__}")
+    _check_name(name)
+    if per not in ("subscription", "item"):
+        raise ConfigurationError(
+            f"per must be 'subscription' or 'item', got {per!r}", field="per", value=per
+        )
+    return measure_(collector, name, per == "item")
 
 
 def on_backpressure(
