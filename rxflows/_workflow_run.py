@@ -117,20 +117,8 @@ NO_INPUT: Final = _NoInput()
 
 
 def _listening(bus: AsyncEventBus, topic: str) -> bool:
-    """Whether anyone subscribes to ``topic``: so that no event is built for nobody.
-
-    The bus keeps its handlers and topic observers, and per topic name the route an
-    event takes, cached and rebuilt whenever subscriptions change: two attribute
-    reads when the bus has no subscriber at all, else one dict lookup.
-    """
-    if not bus._subscribers and not bus._fanouts:  # nobody listens to anything
-        return False
-    route = bus._routes.get(topic)
-    if route is None:
-        if bus.closed:
-            return False
-        route = bus._new_route(topic)
-    return bool(route.subscribers or route.fanouts)
+    """Whether anyone subscribes to ``topic``: so that no event is built for nobody."""
+    return bus.has_subscribers(topic)
 
 
 def _not_awaitable(step: WorkflowStep, value: object) -> TypeError:

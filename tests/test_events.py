@@ -1552,3 +1552,22 @@ def test_every_event_reaches_every_matching_subscriber_once_in_order(
     for (pattern, _, _), box in zip(subscribers, received, strict=True):
         expected = [(t, i) for i, (t, _) in enumerate(events) if matches(pattern, t)]
         assert box == expected
+
+
+async def test_has_subscribers_follows_subscriptions_and_wildcards() -> None:
+    bus = create_async_event_bus()
+    assert not bus.has_subscribers("video.processed")
+
+    async def handler(data: object) -> None:
+        return None
+
+    subscription = await bus.subscribe("video.*", handler)
+    assert bus.has_subscribers("video.processed")
+    assert not bus.has_subscribers("audio.extracted")
+    observed = bus.topic("audio.extracted").subscribe(lambda _: None)
+    assert bus.has_subscribers("audio.extracted")
+    observed.dispose()
+    subscription.dispose()
+    assert not bus.has_subscribers("video.processed")
+    await bus.aclose()
+    assert not bus.has_subscribers("video.processed")
