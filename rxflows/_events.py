@@ -923,18 +923,7 @@ class AsyncEventBus:
             ConfigurationError: ``event`` is not a valid topic name (or is the
                 reserved ``"bus.dead_letter"``).
         """
-        if self._state is not _OPEN:
-            self._refuse(event)
-        try:
-            route = self._routes.get(event)
-        except TypeError:
-            route = None
-        if route is None:
-            route = self._new_route(event)
-        self._published += 1
-        if route.fanouts:
-            for fanout in route.fanouts:
-                fanout.emit(event, data)
+        route = self._route_published(event, data)
         item = (event, data)
         for sub in route.subscribers:
             queue = sub.queue
@@ -956,18 +945,7 @@ class AsyncEventBus:
         is dropped for that handler (and counted), delivered to the others, then
         :class:`~rxflows.BackpressureError` is raised.
         """
-        if self._state is not _OPEN:
-            self._refuse(event)
-        try:
-            route = self._routes.get(event)
-        except TypeError:
-            route = None
-        if route is None:
-            route = self._new_route(event)
-        self._published += 1
-        if route.fanouts:
-            for fanout in route.fanouts:
-                fanout.emit(event, data)
+        route = self._route_published(event, data)
         item = (event, data)
         for sub in route.subscribers:
             queue = sub.queue
@@ -1089,6 +1067,22 @@ class AsyncEventBus:
             )
 
     # -- routing ---------------------------------------------------------------------------
+
+    def _route_published(self, event: str, data: Any) -> _Route:
+        """Count a publish of ``event``, hand it to the topic observers, return its route."""
+        if self._state is not _OPEN:
+            self._refuse(event)
+        try:
+            route = self._routes.get(event)
+        except TypeError:
+            route = None
+        if route is None:
+            route = self._new_route(event)
+        self._published += 1
+        if route.fanouts:
+            for fanout in route.fanouts:
+                fanout.emit(event, data)
+        return route
 
     def has_subscribers(self, event: str) -> bool:
         """Whether a handler or a topic observer would receive ``event`` if published now.
