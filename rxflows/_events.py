@@ -42,6 +42,7 @@ from reactivex.disposable import Disposable
 from ._clock import Clock, as_clock
 from ._config import AsyncFlowConfig, config_or_default
 from ._errors import BackpressureError, BusClosedError, ConfigurationError
+from ._resource import AsyncResource
 from .operators._on_backpressure import BackpressurePolicy
 
 __all__ = [
@@ -374,7 +375,7 @@ class _Subscriber:
         return f"handler {self.name} on {self.pattern.text!r}"
 
 
-class BusSubscription(abc.DisposableBase):
+class BusSubscription(abc.DisposableBase, AsyncResource):
     """A handler subscription, returned by :meth:`AsyncEventBus.subscribe`.
 
     ``dispose()`` stops it at once: no new event reaches the handler, events still
@@ -448,17 +449,6 @@ class BusSubscription(abc.DisposableBase):
         """Unsubscribe and wait for the handler call in flight (if any) to return."""
         self._bus._remove(self._sub)
         await self._bus._join([self._sub])
-
-    async def __aenter__(self) -> BusSubscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         sub = self._sub

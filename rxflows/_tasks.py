@@ -62,6 +62,7 @@ from ._errors import (
     QueueFullError,
     TaskTimeoutError,
 )
+from ._resource import AsyncResource
 from ._retry import RetryPolicy, RetryRun
 
 __all__ = [
@@ -626,7 +627,7 @@ class _ResultStream(Observable[TaskResult]):
 _names = itertools.count(1)
 
 
-class PriorityTaskQueue:
+class PriorityTaskQueue(AsyncResource):
     """Priority-ordered :class:`AsyncTask` records, run by a bounded set of workers.
 
     Three ways to run the queued tasks:
@@ -1190,12 +1191,6 @@ class PriorityTaskQueue:
         CANCELLED record. Idempotent.
         """
         await self.stop(drain=False, cancel_running=True)
-
-    async def __aenter__(self) -> PriorityTaskQueue:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def execute(self, task: AsyncTask) -> TaskResult:
         """Run a task you took with :meth:`get` as the queue's workers do.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any, ClassVar
 
 import reactivex
@@ -26,6 +25,7 @@ from ._errors import (
     WorkflowValidationError,
 )
 from ._events import AsyncEventBus, create_async_event_bus
+from ._resource import AsyncResource
 from ._scheduling import resolve_loop
 from ._workflow_graph import Plan, compile_plan, to_mermaid
 from ._workflow_model import StepResult, WorkflowResult, WorkflowStep
@@ -56,7 +56,7 @@ def _check_run_id(run_id: object) -> str:
     return run_id
 
 
-class AsyncWorkflowEngine:
+class AsyncWorkflowEngine(AsyncResource):
     """Runs a DAG of :class:`~rxflows.WorkflowStep` s: concurrently, bounded, observable.
 
     Add steps with :meth:`add_step`; the graph is validated before each run (and by
@@ -396,17 +396,6 @@ class AsyncWorkflowEngine:
             await asyncio.wait([run.task for run in runs])
         if self._owns_bus:
             await self._bus.aclose()
-
-    async def __aenter__(self) -> AsyncWorkflowEngine:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._runs)} running"
