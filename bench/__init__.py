@@ -24,6 +24,8 @@ Benchmarks (one module each):
   async handlers, vs pyee's AsyncIOEventEmitter and a bare reactivex Subject.
 * ``workflow`` (:mod:`bench.workflow`): AsyncWorkflowEngine on a 1,000-step random
   DAG vs a hand-written task-per-step asyncio runner.
+* ``pools`` (:mod:`bench.pools`): 10,000 GETs through HTTPConnectionPool vs a bare
+  aiohttp session; AsyncConnectionPool acquire/release vs asyncio.Semaphore.
 """
 
 from __future__ import annotations
@@ -51,4 +53,7 @@ def registry() -> dict[str, Benchmark]:
     from . import workflow
 
     benchmarks.append(workflow.BENCHMARK)
+    from . import pools
+
+    benchmarks.append(pools.BENCHMARK)
     return {benchmark.name: benchmark for benchmark in benchmarks}

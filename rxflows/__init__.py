@@ -41,14 +41,19 @@ from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import ClosedResourceError as ClosedResourceError
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import LoopManagerError as LoopManagerError
+from ._errors import PoolClosedError as PoolClosedError
+from ._errors import PoolReleaseError as PoolReleaseError
+from ._errors import PoolTimeoutError as PoolTimeoutError
 from ._errors import QueueBusyError as QueueBusyError
 from ._errors import QueueClosedError as QueueClosedError
 from ._errors import QueueEmptyError as QueueEmptyError
 from ._errors import QueueFullError as QueueFullError
+from ._errors import ResponseTooLargeError as ResponseTooLargeError
 from ._errors import RxFlowsError as RxFlowsError
 from ._errors import StepFailedError as StepFailedError
 from ._errors import StepTimeoutError as StepTimeoutError
 from ._errors import TaskTimeoutError as TaskTimeoutError
+from ._errors import UnsafeURLError as UnsafeURLError
 from ._errors import WorkflowCycleError as WorkflowCycleError
 from ._errors import WorkflowError as WorkflowError
 from ._errors import WorkflowValidationError as WorkflowValidationError
@@ -68,6 +73,7 @@ from ._flows import ParallelFlow as ParallelFlow
 from ._flows import PipelineFlow as PipelineFlow
 from ._flows import SequentialFlow as SequentialFlow
 from ._flows import StreamingFlow as StreamingFlow
+from ._http import HTTPConnectionPool as HTTPConnectionPool
 from ._metrics import AsyncMetricsCollector as AsyncMetricsCollector
 from ._metrics import MetricsServer as MetricsServer
 from ._metrics import MetricsSnapshot as MetricsSnapshot
@@ -76,6 +82,9 @@ from ._metrics import TaskTimer as TaskTimer
 from ._metrics import create_async_metrics_collector as create_async_metrics_collector
 from ._monitor import EventPublisher as EventPublisher
 from ._monitor import MetricsMonitor as MetricsMonitor
+from ._pools import AsyncConnectionPool as AsyncConnectionPool
+from ._pools import PoolState as PoolState
+from ._pools import PoolStatistics as PoolStatistics
 from ._retry import Backoff as Backoff
 from ._retry import ConstantBackoff as ConstantBackoff
 from ._retry import DecorrelatedJitter as DecorrelatedJitter
@@ -119,6 +128,7 @@ __all__ = [
     "LOOP_CLOCK",
     "UNBOUNDED",
     "AsyncCache",
+    "AsyncConnectionPool",
     "AsyncEventBus",
     "AsyncEventLoopManager",
     "AsyncFlowConfig",
@@ -162,6 +172,7 @@ __all__ = [
     "FanInFlow",
     "FanOutFlow",
     "FullJitter",
+    "HTTPConnectionPool",
     "JSONSerializer",
     "Jitter",
     "LoopManagerError",
@@ -172,6 +183,11 @@ __all__ = [
     "MetricsSnapshot",
     "ParallelFlow",
     "PipelineFlow",
+    "PoolClosedError",
+    "PoolReleaseError",
+    "PoolState",
+    "PoolStatistics",
+    "PoolTimeoutError",
     "PriorityStatistics",
     "PriorityTaskQueue",
     "PullObservable",
@@ -179,6 +195,7 @@ __all__ = [
     "QueueClosedError",
     "QueueEmptyError",
     "QueueFullError",
+    "ResponseTooLargeError",
     "RetryAttempt",
     "RetryPolicy",
     "RxFlowsError",
@@ -202,6 +219,7 @@ __all__ = [
     "TimeWindow",
     "TriggerRule",
     "TripRule",
+    "UnsafeURLError",
     "WorkflowCycleError",
     "WorkflowError",
     "WorkflowEvent",

@@ -18,6 +18,7 @@ Misuse errors also derive from the matching built-in (``ValueError`` or
     ├── ClosedResourceError                   used after you closed it (``aclose()``,
     │   │                                     ``shutdown()``)
     │   ├── BusClosedError                    publish/subscribe on a closed event bus
+    │   ├── PoolClosedError                   acquire from a connection pool after ``close()``
     │   └── QueueClosedError                  put after a task queue's ``stop()``, or get
     │                                         from a stopped queue with nothing left
     ├── WorkflowError                         a workflow cannot be built or did not succeed
@@ -33,6 +34,10 @@ Misuse errors also derive from the matching built-in (``ValueError`` or
     ├── QueueEmptyError (+ asyncio.QueueEmpty)  ``get_nowait()`` on an empty task queue
     ├── QueueFullError (+ asyncio.QueueFull)  ``put_nowait()`` on a full task queue
     ├── TaskTimeoutError (+ TimeoutError)     a queued task overran its ``timeout``
+    ├── PoolTimeoutError (+ TimeoutError)     no pooled connection within ``acquire_timeout``
+    ├── PoolReleaseError (+ ValueError)       a connection released twice or to the wrong pool
+    ├── ResponseTooLargeError                 an HTTP body over the pool's ``max_bytes`` cap
+    ├── UnsafeURLError (+ ValueError)         not http(s), or leaves the HTTP pool's host
     └── LoopManagerError (+ RuntimeError)     the event-loop manager cannot do what was
                                               asked (uvloop missing, loop already running)
 
@@ -55,14 +60,19 @@ __all__ = [
     "ClosedResourceError",
     "ConfigurationError",
     "LoopManagerError",
+    "PoolClosedError",
+    "PoolReleaseError",
+    "PoolTimeoutError",
     "QueueBusyError",
     "QueueClosedError",
     "QueueEmptyError",
     "QueueFullError",
+    "ResponseTooLargeError",
     "RxFlowsError",
     "StepFailedError",
     "StepTimeoutError",
     "TaskTimeoutError",
+    "UnsafeURLError",
     "WorkflowCycleError",
     "WorkflowError",
     "WorkflowValidationError",
@@ -126,6 +136,53 @@ class LoopManagerError(RxFlowsError, RuntimeError):
 
 class QueueClosedError(ClosedResourceError):
     """A task queue was used after ``stop()``: a put, or a get once nothing is left."""
+
+
+class PoolClosedError(ClosedResourceError):
+    """A connection pool was used (acquire, request) after ``close()`` began.
+
+    Also raised in every acquirer still waiting for a connection when the pool closes.
+    """
+
+
+class PoolTimeoutError(RxFlowsError, TimeoutError):
+    """No pooled connection became available within the acquire timeout.
+
+    ``timeout`` is the limit in seconds (0 for ``acquire_nowait()``). This is the
+    wait for a *slot*, separate from any I/O timeout of the connection itself.
+    """
+
+    def __init__(self, message: str, *, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class PoolReleaseError(RxFlowsError, ValueError):
+    """A connection was released that is not checked out from this pool: released
+    twice, or handed to a pool it does not belong to."""
+
+
+class ResponseTooLargeError(RxFlowsError):
+    """An HTTP response body exceeded the ``max_bytes`` cap; it was cut off.
+
+    ``url`` is the request URL, ``limit`` the cap in bytes, ``received`` the bytes
+    read before stopping (or the announced ``Content-Length``).
+    """
+
+    def __init__(self, message: str, *, url: str, limit: int, received: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.limit = limit
+        self.received = received
+
+
+class UnsafeURLError(RxFlowsError, ValueError):
+    """A URL an HTTP pool refuses: not http(s), or (with ``allow_other_hosts=False``)
+    pointing outside the pool's ``base_url`` origin. ``url`` is the URL."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class QueueBusyError(RxFlowsError, RuntimeError):
