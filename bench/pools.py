@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from rxflows import AsyncConnectionPool, HTTPConnectionPool
+from rxflows._http import DEFAULT_TIMEOUT
 
 from ._harness import (
     Benchmark,
@@ -80,6 +81,20 @@ async def _spread(n: int, one: Callable[[], Awaitable[int]]) -> int:
 async def bare_session(url: str, n: int) -> int:
     """The baseline: one ClientSession with a TCPConnector(limit=50)."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=LIMIT)) as session:
+
+        async def one() -> int:
+            async with session.get(url + "/hello") as response:
+                return len(await response.read())
+
+        return await _spread(n, one)
+
+
+async def bare_session_same_timeouts(url: str, n: int) -> int:
+    """Reference: the bare session with the pool's default timeouts (a read timeout
+    re-arms a timer on every read), to separate their cost from the pool's."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=LIMIT), timeout=DEFAULT_TIMEOUT
+    ) as session:
 
         async def one() -> int:
             async with session.get(url + "/hello") as response:
@@ -202,6 +217,11 @@ def run(settings: Settings, progress: Progress | None = None) -> Report:
             http_timed(pooled_session, n),
         ),
         Variant(
+            "aiohttp-timeouts",
+            f"{n:,} GETs, {WORKERS} workers, bare ClientSession with the pool's default timeouts",
+            http_timed(bare_session_same_timeouts, n),
+        ),
+        Variant(
             "http-fetch",
             f"{n:,} x pool.fetch_bytes, {WORKERS} workers",
             http_timed(pooled_fetch, n),
@@ -238,6 +258,20 @@ def run(settings: Settings, progress: Progress | None = None) -> Report:
             metrics=("req/s",),
         ),
         RowSpec("ref: pool.fetch_bytes", "http-fetch", "aiohttp", "reference", items=n),
+        RowSpec(
+            "ref: bare session, pool's timeouts",
+            "aiohttp-timeouts",
+            "aiohttp",
+            "reference",
+            items=n,
+        ),
+        RowSpec(
+            "ref: pool / bare with the same timeouts",
+            "http-pool",
+            "aiohttp-timeouts",
+            "reference",
+            items=n,
+        ),
         RowSpec(
             "baseline: Semaphore",
             "semaphore",

@@ -157,8 +157,9 @@ class HTTPConnectionPool:
         self._active = 0
         self._idle_event: asyncio.Event | None = None
         self._closed_event: asyncio.Event | None = None
+        self._has_breakers = breaker is not None
         self._needs_middleware = (
-            self._retry is not None or breaker is not None or not self._allow_other_hosts
+            self._retry is not None or self._has_breakers or not self._allow_other_hosts
         )
 
     # -- properties ------------------------------------------------------------------------
@@ -389,8 +390,10 @@ class HTTPConnectionPool:
                 "connector": connector,
                 **self._session_options,
             }
-            if self._needs_middleware:
+            if self._retry is not None or self._has_breakers:
                 options["middlewares"] = (self._middleware,)
+            elif self._needs_middleware:  # only the URL check: the lean path
+                options["middlewares"] = (self._check_middleware,)
             session = self._session = aiohttp.ClientSession(**options)
         return session
 
@@ -441,6 +444,12 @@ class HTTPConnectionPool:
             retry_if=None,
             on_retry=on_retry,
         )
+
+    async def _check_middleware(
+        self, request: ClientRequest, handler: ClientHandlerType
+    ) -> ClientResponse:
+        self._check_url(request.url)
+        return await handler(request)
 
     async def _middleware(
         self, request: ClientRequest, handler: ClientHandlerType
