@@ -379,3 +379,37 @@ def test_bad_callables() -> None:
         HTTPConnectionPool("http://x", retry=3)  # type: ignore[arg-type]  # the error under test
     with pytest.raises(TypeError, match="breaker must be a callable"):
         HTTPConnectionPool("http://x", breaker=3)  # type: ignore[arg-type]  # the error under test
+
+
+async def test_guide_best_practice_resource_management(server: Server) -> None:
+    from rxflows import AsyncCache, create_async_event_bus
+
+    http_pool = HTTPConnectionPool(server.url, max_connections=10)
+    cache = AsyncCache(max_size=10, ttl=60)
+    event_bus = create_async_event_bus()
+    seen: list[object] = []
+
+    async def handler(data: object) -> None:
+        seen.append(data)
+
+    await event_bus.subscribe("video_processed", handler)
+    url = "small/clip.mp4"
+    # Always use context managers for resources (the guide's code)
+    async with http_pool.get_connection() as session, session.get(url) as response:
+        data = await response.read()
+    await cache.set(url, data)
+    await event_bus.publish("video_processed", {"url": url})
+    await event_bus.drain()
+
+    # Clean up resources properly (the guide's cleanup_resources)
+    async def cleanup_resources() -> None:
+        await http_pool.close()
+        await cache.clear()
+        await event_bus.unsubscribe_all()
+
+    await cleanup_resources()
+    assert seen == [{"url": url}]
+    assert http_pool.state is PoolState.CLOSED
+    assert await cache.get(url) is None
+    assert event_bus.statistics().subscribers == 0
+    await event_bus.aclose()
