@@ -74,6 +74,9 @@ from ._flows import PipelineFlow as PipelineFlow
 from ._flows import SequentialFlow as SequentialFlow
 from ._flows import StreamingFlow as StreamingFlow
 from ._http import HTTPConnectionPool as HTTPConnectionPool
+from ._manager import AsyncFlowManager as AsyncFlowManager
+from ._manager import ManagerState as ManagerState
+from ._manager import create_async_flow_manager as create_async_flow_manager
 from ._metrics import AsyncMetricsCollector as AsyncMetricsCollector
 from ._metrics import MetricsServer as MetricsServer
 from ._metrics import MetricsSnapshot as MetricsSnapshot
@@ -132,6 +135,7 @@ __all__ = [
     "AsyncEventBus",
     "AsyncEventLoopManager",
     "AsyncFlowConfig",
+    "AsyncFlowManager",
     "AsyncFlowPattern",
     "AsyncMetricsCollector",
     "AsyncTask",
@@ -177,6 +181,7 @@ __all__ = [
     "Jitter",
     "LoopManagerError",
     "LoopScheduler",
+    "ManagerState",
     "MemoryCheckpointStore",
     "MetricsMonitor",
     "MetricsServer",
@@ -233,6 +238,7 @@ __all__ = [
     "collect",
     "create_async_event_bus",
     "create_async_flow_config",
+    "create_async_flow_manager",
     "create_async_metrics_collector",
     "from_async",
     "from_async_iterable",

@@ -29,6 +29,8 @@ GUIDE_NAMES = {
     "TaskPriority",
     "AsyncWorkflowEngine",
     "WorkflowStep",
+    "create_async_flow_manager",
+    "AsyncFlowManager",
 }
 
 
