@@ -38,6 +38,10 @@ Misuse errors also derive from the matching built-in (``ValueError`` or
     ├── PoolReleaseError (+ ValueError)       a connection released twice or to the wrong pool
     ├── ResponseTooLargeError                 an HTTP body over the pool's ``max_bytes`` cap
     ├── UnsafeURLError (+ ValueError)         not http(s), or leaves the HTTP pool's host
+    ├── MediaError                            ffmpeg failed (its message tail attached), or
+    │   │                                     a media tool is missing
+    │   └── UnsupportedMediaError (+ ValueError)  not a video, no audio track, longer
+    │                                         than ``max_duration``; ``problem`` names it
     └── LoopManagerError (+ RuntimeError)     the event-loop manager cannot do what was
                                               asked (uvloop missing, loop already running)
 
@@ -60,6 +64,7 @@ __all__ = [
     "ClosedResourceError",
     "ConfigurationError",
     "LoopManagerError",
+    "MediaError",
     "PoolClosedError",
     "PoolReleaseError",
     "PoolTimeoutError",
@@ -73,6 +78,7 @@ __all__ = [
     "StepTimeoutError",
     "TaskTimeoutError",
     "UnsafeURLError",
+    "UnsupportedMediaError",
     "WorkflowCycleError",
     "WorkflowError",
     "WorkflowValidationError",
@@ -183,6 +189,42 @@ class UnsafeURLError(RxFlowsError, ValueError):
     def __init__(self, message: str, *, url: str) -> None:
         super().__init__(message)
         self.url = url
+
+
+class MediaError(RxFlowsError):
+    """A media operation failed: ffmpeg exited with an error, or the media tools
+    (the ``video`` extra) are not installed.
+
+    ``path`` is the input concerned (when there is one), ``returncode`` ffmpeg's exit
+    status (None when it did not run), ``stderr`` the tail of its error output.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        returncode: int | None = None,
+        stderr: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class UnsupportedMediaError(MediaError, ValueError):
+    """The input is readable but not something the video processor accepts.
+
+    ``problem`` names what is wrong: ``"not_media"`` (not a media file, or corrupt),
+    ``"no_video"``, ``"no_audio"`` or ``"too_long"`` (over ``max_duration``).
+    """
+
+    def __init__(
+        self, message: str, *, problem: str, path: str | None = None, stderr: str = ""
+    ) -> None:
+        super().__init__(message, path=path, stderr=stderr)
+        self.problem = problem
 
 
 class QueueBusyError(RxFlowsError, RuntimeError):
