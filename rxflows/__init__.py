@@ -123,6 +123,10 @@ from ._workflow_store import MemoryCheckpointStore as MemoryCheckpointStore
 from ._workflow_store import SQLiteCheckpointStore as SQLiteCheckpointStore
 from .operators._on_backpressure import BackpressurePolicy as BackpressurePolicy
 from .operators._on_backpressure import BackpressureStatistics as BackpressureStatistics
+from .video._processor import AsyncVideoProcessor as AsyncVideoProcessor
+from .video._processor import Clip as Clip
+from .video._processor import VideoResult as VideoResult
+from .video._processor import create_async_video_processor as create_async_video_processor
 
 __version__ = "0.1.0"
 
@@ -139,6 +143,7 @@ __all__ = [
     "AsyncFlowPattern",
     "AsyncMetricsCollector",
     "AsyncTask",
+    "AsyncVideoProcessor",
     "AsyncWorkflowEngine",
     "Backoff",
     "BackpressureError",
@@ -160,6 +165,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "Clip",
     "Clock",
     "ClosedResourceError",
     "ConfigurationError",
@@ -225,6 +231,7 @@ __all__ = [
     "TriggerRule",
     "TripRule",
     "UnsafeURLError",
+    "VideoResult",
     "WorkflowCycleError",
     "WorkflowError",
     "WorkflowEvent",
@@ -240,6 +247,7 @@ __all__ = [
     "create_async_flow_config",
     "create_async_flow_manager",
     "create_async_metrics_collector",
+    "create_async_video_processor",
     "from_async",
     "from_async_iterable",
     "from_iterable",

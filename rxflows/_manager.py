@@ -63,14 +63,26 @@ _BUILT_IN: Final = (
 )
 
 
-def _default_video_processor_factory(manager: AsyncFlowManager) -> Any:
+def _default_video_processor_factory(manager: AsyncFlowManager, **options: Any) -> Any:
     """The video processor of a manager built without ``video_processor_factory``.
 
-    None until :mod:`rxflows.video` exists; then it returns
     ``create_async_video_processor(manager.config, ...)`` built on the manager's
-    components.
+    components: its HTTP pool (so the per-host breakers are the manager's
+    ``breaker("http:<host>:<port>")``), its event bus (``video_processed`` /
+    ``video_failed`` and the pipeline's workflow events) and its clock. The media
+    libraries still load only when a video is processed. ``options`` are more
+    keyword arguments of the processor (``output_dir``, ``clip_count``, ...): pass
+    ``video_processor_factory=lambda m: _default_video_processor_factory(m, ...)``.
     """
-    return None
+    from .video._processor import create_async_video_processor
+
+    return create_async_video_processor(
+        manager.config,
+        http_pool=manager.http_pool,
+        event_bus=manager.event_bus,
+        clock=manager._clock,
+        **options,
+    )
 
 
 class AsyncFlowManager(AsyncResource):

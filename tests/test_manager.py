@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ from rxflows import (
     create_async_flow_config,
     create_async_flow_manager,
 )
+from rxflows._manager import _default_video_processor_factory
+from rxflows.video import AsyncVideoProcessor
 
 
 def now() -> float:
@@ -88,7 +91,9 @@ async def test_components_are_built_from_the_config() -> None:
     assert isinstance(manager.workflow_engine, AsyncWorkflowEngine)
     assert manager.workflow_engine.event_bus is manager.event_bus
     assert manager.workflow_engine.max_concurrent == 4
-    assert manager.video_processor is None
+    assert isinstance(manager.video_processor, AsyncVideoProcessor)  # the default one
+    assert manager.video_processor.http_pool is manager.http_pool
+    assert manager.video_processor.event_bus is manager.event_bus
     assert manager.monitor is None
     assert list(manager.components()) == [
         "loop_manager",
@@ -98,6 +103,7 @@ async def test_components_are_built_from_the_config() -> None:
         "http_pool",
         "task_queue",
         "workflow_engine",
+        "video_processor",
     ]
     await manager.shutdown()
 
@@ -500,7 +506,14 @@ async def test_a_failing_close_does_not_stop_the_others(monkeypatch: pytest.Monk
         "raised while the flow manager closed its task_queue",
         "closing the flow manager's http_pool also failed: ValueError('pool boom')",
     ]
-    assert order == ["workflow_engine", "task_queue", "http_pool", "cache", "event_bus"]
+    assert order == [
+        "video_processor",
+        "workflow_engine",
+        "task_queue",
+        "http_pool",
+        "cache",
+        "event_bus",
+    ]
     assert state(manager) is ManagerState.CLOSED
     assert manager.http_pool.state is PoolState.CLOSED
     assert manager.event_bus.state is BusState.CLOSED
@@ -587,8 +600,9 @@ async def test_a_failing_start_closes_what_started() -> None:
 
 
 def test_repr() -> None:
-    manager = create_async_flow_manager()
+    manager = create_async_flow_manager(video_processor_factory=lambda m: None)
     assert repr(manager) == "<AsyncFlowManager created: 0 queued task(s), 0 breaker(s)>"
+    assert "created with a video processor:" in repr(create_async_flow_manager())
 
 
 async def test_a_cancelled_shutdown_still_closes_everything() -> None:
@@ -610,3 +624,36 @@ async def test_a_cancelled_shutdown_still_closes_everything() -> None:
     assert [(r.name, r.status) for r in records] == [("slow", TaskStatus.CANCELLED)]
     assert manager.event_bus.state is BusState.CLOSED
     assert manager.http_pool.state is PoolState.CLOSED
+
+
+@pytest.mark.real_time
+async def test_complete_video_processing_pipeline(tmp_path: Path) -> None:
+    """The guide's "Complete Video Processing Pipeline", on real videos."""
+    talk = Path(__file__).parent / "data" / "talking.mp4"
+    bad = tmp_path / "video2.mp4"
+    bad.write_text("not a video")
+    config = create_async_flow_config(
+        max_concurrent_tasks=50, max_concurrent_connections=20, enable_metrics=True
+    )
+    flow_manager = create_async_flow_manager(
+        config,
+        video_processor_factory=lambda m: _default_video_processor_factory(
+            m, output_dir=tmp_path / "clips", clip_count=1, clip_seconds=(3, 5)
+        ),
+    )
+    seen: list[str] = []
+    try:
+        await flow_manager.start()
+        for topic in ("video_processed", "video_failed"):
+            await flow_manager.event_bus.subscribe(topic, lambda e, d: seen.append(e))
+        video_urls = [talk, bad]
+        results = await flow_manager.video_processor.process_video_batch(video_urls)
+        metrics = await flow_manager.metrics_collector.get_metrics()
+    finally:
+        await flow_manager.shutdown()
+    assert metrics is not None
+    assert [r.status for r in results] == ["completed", "failed"]
+    assert results[0].clips[0].path.exists()
+    assert results[1].stage == "probe"
+    assert sorted(seen) == ["video_failed", "video_processed"]  # on the manager's bus
+    assert flow_manager.video_processor.closed

@@ -39,18 +39,30 @@ from ._ffmpeg import safe_output_path as safe_output_path
 from ._media import cut_clip as cut_clip
 from ._media import extract_audio as extract_audio
 from ._media import vertical_clip as vertical_clip
+from ._processor import PIPELINE_STEPS as PIPELINE_STEPS
+from ._processor import STAGES as STAGES
+from ._processor import AsyncVideoProcessor as AsyncVideoProcessor
+from ._processor import Clip as Clip
+from ._processor import VideoResult as VideoResult
+from ._processor import create_async_video_processor as create_async_video_processor
 
 __all__ = [
     "FAST_POCKETSPHINX",
+    "PIPELINE_STEPS",
+    "STAGES",
+    "AsyncVideoProcessor",
     "Caption",
+    "Clip",
     "ClipWindow",
     "MediaError",
     "MediaInfo",
     "PocketSphinxRecognizer",
     "Recognizer",
     "UnsupportedMediaError",
+    "VideoResult",
     "Word",
     "captions_from_words",
+    "create_async_video_processor",
     "cut_clip",
     "extract_audio",
     "ffmpeg_exe",
