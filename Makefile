@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint format bench demo docs clean
+.PHONY: venv test lint format bench demo demo-flows docs clean
 
 venv: $(STAMP)
 
@@ -35,7 +35,12 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
+# The video pipeline end to end on a sample video (rxflows demo), into ./rxflows-demo.
 demo: $(STAMP)
+	$(BIN)/python -m rxflows demo
+
+# A tour of the six flows (examples/demo.py).
+demo-flows: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 docs: $(STAMP)
