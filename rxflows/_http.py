@@ -40,6 +40,7 @@ from ._errors import (
     UnsafeURLError,
 )
 from ._pools import PoolState
+from ._resource import AsyncResource
 from ._retry import RetryAttempt, RetryPolicy
 
 __all__ = ["DEFAULT_TIMEOUT", "HTTPConnectionPool"]
@@ -67,7 +68,7 @@ class _ServerError(Exception):
         self.response = response
 
 
-class HTTPConnectionPool:
+class HTTPConnectionPool(AsyncResource):
     """A pooled aiohttp session for one API (or many hosts), with safe helpers.
 
     Args:
@@ -361,10 +362,8 @@ class HTTPConnectionPool:
             self._state = PoolState.CLOSED
             self._closed_event.set()
 
-    async def __aenter__(self) -> HTTPConnectionPool:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def aclose(self) -> None:
+        """Same as :meth:`close` (what leaving ``async with`` does)."""
         await self.close()
 
     def __repr__(self) -> str:

@@ -55,6 +55,7 @@ from reactivex import abc
 
 from ._clock import Clock, LoopClock, as_clock
 from ._errors import ConfigurationError, PoolClosedError, PoolReleaseError, PoolTimeoutError
+from ._resource import AsyncResource
 
 __all__ = [
     "AsyncConnectionPool",
@@ -183,7 +184,7 @@ class ConnectionLease(Generic[_C]):
         self._pool.release(connection, discard=discard)
 
 
-class AsyncConnectionPool(Generic[_C]):
+class AsyncConnectionPool(AsyncResource, Generic[_C]):
     """A bounded pool of reusable async connections.
 
     Args:
@@ -418,12 +419,8 @@ class AsyncConnectionPool(Generic[_C]):
         await self.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """``close()`` with its default timeout (what leaving ``async with`` does)."""
         await self.close()
 
     async def acquire(
