@@ -47,12 +47,12 @@ import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from ._clock import Clock, LoopClock, as_clock
+from ._clock import Clock, LoopClock, as_clock, loop_time_reader
 from ._config import AsyncFlowConfig, config_or_default
 from ._errors import (
     ConfigurationError,
@@ -147,9 +147,8 @@ _BY_STOP: Final = "stop"
 # --- records ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TaskResult:
-    """How one task ended: one record per accepted task.
+class TaskResult(NamedTuple):
+    """How one task ended: one record per accepted task (an immutable named tuple).
 
     Times are on the queue's clock (seconds; only differences mean anything).
     ``started_at`` is None for a task cancelled before it started; ``attempts`` is
@@ -202,40 +201,7 @@ class TaskResult:
         return self.result
 
 
-class _RecordBuilder:
-    """Builds a :class:`TaskResult` at the cost of plain attribute stores.
-
-    A frozen dataclass's ``__init__`` stores each field with ``object.__setattr__``,
-    several times slower than a plain store; a queue builds one record per task.
-    This class has the very same slots, so an instance can become a TaskResult by
-    ``__class__`` assignment once its fields are set.
-    """
-
-    __slots__ = TaskResult.__slots__
-
-    def __init__(
-        self,
-        task_id: str,
-        name: str,
-        priority: TaskPriority,
-        status: TaskStatus,
-        result: Any,
-        exception: BaseException | None,
-        queued_at: float,
-        started_at: float | None,
-        finished_at: float,
-        attempts: int,
-    ) -> None:
-        self.task_id = task_id
-        self.name = name
-        self.priority = priority
-        self.status = status
-        self.result = result
-        self.exception = exception
-        self.queued_at = queued_at
-        self.started_at = started_at
-        self.finished_at = finished_at
-        self.attempts = attempts
+_tuple_new: Final = tuple.__new__
 
 
 def _new_record(
@@ -247,20 +213,23 @@ def _new_record(
     finished_at: float,
     attempts: int,
 ) -> TaskResult:
-    record: Any = _RecordBuilder(
-        task.task_id,
-        task.name,
-        task.priority,
-        status,
-        result,
-        exception,
-        task._queued_at,
-        started_at,
-        finished_at,
-        attempts,
+    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function with
+    # keyword handling, several times slower; a queue builds one record per task
+    return _tuple_new(
+        TaskResult,
+        (
+            task.task_id,
+            task.name,
+            task.priority,
+            status,
+            result,
+            exception,
+            task._queued_at,
+            started_at,
+            finished_at,
+            attempts,
+        ),
     )
-    record.__class__ = TaskResult  # same slots: now a TaskResult, frozen
-    return cast(TaskResult, record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1083,7 +1052,7 @@ class PriorityTaskQueue(AsyncResource):
         """The running loop; on the loop clock, read its time without the indirection."""
         loop = asyncio.get_running_loop()
         if self._on_loop_clock:
-            self._now = loop.time
+            self._now = loop_time_reader(loop)
         return loop
 
     def _check_start(self, what: str, max_workers: int | None) -> int:
@@ -1301,19 +1270,21 @@ class PriorityTaskQueue(AsyncResource):
                     task._worker = None
                     del index[task.task_id]
                     if self._collectors or results.observers:
-                        record: Any = _RecordBuilder(
-                            task.task_id,
-                            task.name,
-                            priority,
-                            _SUCCEEDED,
-                            result,
-                            None,
-                            task._queued_at,
-                            started,
-                            now(),
-                            1,
+                        record = _tuple_new(  # see _new_record
+                            TaskResult,
+                            (
+                                task.task_id,
+                                task.name,
+                                priority,
+                                _SUCCEEDED,
+                                result,
+                                None,
+                                task._queued_at,
+                                started,
+                                now(),
+                                1,
+                            ),
                         )
-                        record.__class__ = TaskResult  # see _new_record
                         for records in self._collectors:
                             records.append(record)
                         if results.observers:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from rxflows import LOOP_CLOCK, Clock, as_clock, loop_scheduler
+from rxflows._clock import loop_time_reader
 
 
 async def test_loop_clock_follows_the_virtual_loop() -> None:
@@ -45,3 +46,22 @@ def test_as_clock_accepts_a_custom_clock_and_rejects_nonsense() -> None:
 def test_loop_clock_outside_a_loop_is_monotonic() -> None:
     first = LOOP_CLOCK.now()
     assert LOOP_CLOCK.now() >= first
+
+
+async def test_loop_time_reader_follows_a_loop_with_its_own_clock() -> None:
+    loop = asyncio.get_running_loop()  # the virtual-time loop defines its own time()
+    read = loop_time_reader(loop)
+    await asyncio.sleep(45)
+    assert read() == loop.time()
+
+
+def test_loop_time_reader_reads_monotonic_for_asyncio_loops() -> None:
+    import time
+
+    loop = asyncio.new_event_loop()
+    try:
+        read = loop_time_reader(loop)
+        assert read is time.monotonic  # what BaseEventLoop.time() returns, without the call
+        assert abs(read() - loop.time()) < 1.0
+    finally:
+        loop.close()
