@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -66,6 +66,55 @@ class _ServerError(Exception):
     def __init__(self, response: ClientResponse) -> None:
         super().__init__(f"HTTP {response.status} from {response.url}")
         self.response = response
+
+
+def _checked_request_class(check: Callable[[URL], None]) -> type[ClientRequest]:
+    """A ``ClientRequest`` that runs ``check`` on every request's URL, redirects included.
+
+    The same check as a middleware, without aiohttp building a middleware chain
+    per request: ``ClientRequest.__init__`` calls ``update_host(url)`` with the
+    final URL of each request it makes. The tests that send a request (and a
+    redirect) to another origin guard this hook against aiohttp changing it.
+    """
+
+    class CheckedRequest(ClientRequest):
+        def update_host(self, url: URL) -> None:
+            check(url)
+            super().update_host(url)
+
+    return CheckedRequest
+
+
+class _SessionLease:
+    """What ``get_connection()`` returns: enter for the session, exit to count it out.
+
+    A plain class rather than ``contextlib.asynccontextmanager``, and its
+    ``__aenter__``/``__aexit__`` return already-completed futures instead of being
+    coroutines: with no I/O to wait for, that saves a generator, a wrapper and two
+    coroutines per request (about as much as aiohttp's own URL handling).
+    """
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: HTTPConnectionPool) -> None:
+        self._pool = pool
+
+    def __aenter__(self) -> asyncio.Future[aiohttp.ClientSession]:
+        pool = self._pool
+        pool._open_session()  # raises PoolClosedError once close() has begun
+        pool._active += 1
+        entered = pool._entered
+        assert entered is not None  # made with the session
+        return entered
+
+    def __aexit__(self, *exc_info: object) -> asyncio.Future[None]:
+        pool = self._pool
+        pool._active -= 1
+        if pool._idle_event is not None and pool._active == 0:
+            pool._idle_event.set()
+        exited = pool._exited
+        assert exited is not None
+        return exited
 
 
 class HTTPConnectionPool(AsyncResource):
@@ -154,11 +203,15 @@ class HTTPConnectionPool(AsyncResource):
         self._close_timeout = float(close_timeout)
         self._session_options = dict(session_options or {})
         self._session: aiohttp.ClientSession | None = None
+        self._entered: asyncio.Future[aiohttp.ClientSession] | None = None
+        self._exited: asyncio.Future[None] | None = None
         self._state = PoolState.OPEN
         self._active = 0
         self._idle_event: asyncio.Event | None = None
         self._closed_event: asyncio.Event | None = None
         self._has_breakers = breaker is not None
+        base = self._base_url
+        self._origin = None if base is None else (base.scheme, base.host, base.port)
         self._needs_middleware = (
             self._retry is not None or self._has_breakers or not self._allow_other_hosts
         )
@@ -187,24 +240,16 @@ class HTTPConnectionPool(AsyncResource):
 
     # -- the session ----------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def get_connection(self) -> AsyncIterator[aiohttp.ClientSession]:
+    def get_connection(self) -> _SessionLease:
         """``async with pool.get_connection() as session:`` the pool's shared session.
 
         The connector bounds concurrent connections; the block counts as in flight
         for :meth:`close`.
 
         Raises:
-            PoolClosedError: :meth:`close` has begun.
+            PoolClosedError: :meth:`close` has begun (on entering the block).
         """
-        session = self._open_session()
-        self._active += 1
-        try:
-            yield session
-        finally:
-            self._active -= 1
-            if self._idle_event is not None and self._active == 0:
-                self._idle_event.set()
+        return _SessionLease(self)
 
     def resolve(self, url: str | URL) -> URL:
         """The absolute URL a request for ``url`` goes to, checked like a request.
@@ -391,9 +436,18 @@ class HTTPConnectionPool(AsyncResource):
             }
             if self._retry is not None or self._has_breakers:
                 options["middlewares"] = (self._middleware,)
-            elif self._needs_middleware:  # only the URL check: the lean path
-                options["middlewares"] = (self._check_middleware,)
+            elif self._needs_middleware:
+                if "request_class" in options:  # the caller's own: check in a middleware
+                    options["middlewares"] = (self._check_middleware,)
+                else:  # only the URL check: the lean path, no middleware chain
+                    options["request_class"] = _checked_request_class(self._check_url)
             session = self._session = aiohttp.ClientSession(**options)
+            loop = asyncio.get_running_loop()
+            # what get_connection()'s block awaits on entry and exit (see _SessionLease)
+            self._entered = loop.create_future()
+            self._entered.set_result(session)
+            self._exited = loop.create_future()
+            self._exited.set_result(None)
         return session
 
     def _limit(self, max_bytes: int | None) -> int:
@@ -408,7 +462,11 @@ class HTTPConnectionPool(AsyncResource):
                 f"only http and https URLs are allowed, got {str(url)!r}", url=str(url)
             )
         base = self._base_url
-        if not self._allow_other_hosts and base is not None and url.origin() != base.origin():
+        if (
+            not self._allow_other_hosts
+            and base is not None
+            and (url.scheme, url.host, url.port) != self._origin
+        ):
             raise UnsafeURLError(
                 f"{str(url)!r} leaves the pool's origin {str(base.origin())!r} "
                 "(allow_other_hosts=False)",

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from yarl import URL
 
 from rxflows import (
     CircuitBreaker,
@@ -327,6 +328,24 @@ async def test_close_waits_for_blocks_that_finish(server: Server) -> None:
     await closing
 
 
+async def test_url_safety_with_the_callers_own_request_class(server: Server) -> None:
+    class Tagged(aiohttp.ClientRequest):
+        made = 0
+
+        def update_host(self, url: URL) -> None:
+            Tagged.made += 1
+            super().update_host(url)
+
+    pool = HTTPConnectionPool(server.url, session_options={"request_class": Tagged})
+    async with pool.get_connection() as session:
+        with pytest.raises(UnsafeURLError, match="leaves the pool's origin"):
+            await session.get("redirect")
+        async with session.get("small/1") as response:
+            assert response.status == 200
+    assert Tagged.made >= 2  # the caller's class made the requests; the check still ran
+    await pool.close()
+
+
 async def test_url_safety(server: Server) -> None:
     pool = HTTPConnectionPool(server.url)
     with pytest.raises(UnsafeURLError, match="leaves the pool's origin"):
@@ -338,6 +357,8 @@ async def test_url_safety(server: Server) -> None:
     async with pool.get_connection() as session:
         with pytest.raises(UnsafeURLError):  # the raw session is guarded as well
             await session.get("http://example.invalid/")
+        with pytest.raises(UnsafeURLError, match="leaves the pool's origin"):
+            await session.get("redirect")  # and so are its redirects
     assert pool.resolve("small/1") == pool.resolve(f"{server.url}/small/1")
     await pool.close()
     anywhere = HTTPConnectionPool()
