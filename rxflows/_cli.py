@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from .video._processor import VideoResult, _Job
+    from .video import AsyncVideoProcessor, VideoProgress, VideoResult
 
 __all__ = ["main"]
 
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     clip.add_argument(
         "--concurrency", type=_positive_int, default=2, metavar="N", help="videos at once (2)"
     )
+    clip.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run each video's whole job on this Dask scheduler's workers (tcp://host:8786); "
+        "give URL sources and --upload-url (needs pip install 'rxflows[dask]')",
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -152,39 +158,45 @@ class _Reporter:
         if self._progress is not None:
             self._progress.stop()
 
-    def stage(self, source: str, stage: str, event: str, seconds: float = 0.0) -> None:
-        """``event`` is ``"start"``, ``"done"`` or ``"failed"``."""
-        name = _short(source)
+    def __call__(self, event: VideoProgress) -> None:
+        """The processor's ``on_progress`` hook: show ``event``."""
         if self._progress is not None:
-            task = self._tasks.get(source)
-            if task is None:
-                return
-            if event == "start":
-                self._progress.update(task, description=f"{name}: {stage}")
-            elif event == "done":
-                self._progress.update(task, advance=1)
-            else:
-                self._progress.update(task, description=f"{name}: [red]{stage} failed")
-            return
-        if event == "done":
-            print(f"  {name}: {stage} done in {seconds:.2f} s", file=self._stream, flush=True)
-        elif event == "failed":
-            print(f"  {name}: {stage} FAILED after {seconds:.2f} s", file=self._stream, flush=True)
+            self._show(event)
+        else:
+            self._print(event)
 
-    def finished(self, result: VideoResult) -> None:
-        if self._progress is not None:
-            task = self._tasks.get(result.source)
-            if task is not None and result.succeeded:
-                self._progress.update(
-                    task,
-                    description=f"{_short(result.source)}: [green]done",
-                    completed=len(self._stages),
-                )
-            elif task is not None:
-                self._progress.stop_task(task)
+    def _show(self, event: VideoProgress) -> None:
+        name, stage = _short(event.source), event.stage
+        task = self._tasks.get(event.source)
+        if task is None:
             return
-        verdict = f"{len(result.clips)} clip(s)" if result.succeeded else f"failed: {result.error}"
-        print(f"{_short(result.source)}: {verdict}", file=self._stream, flush=True)
+        if event.status == "started":
+            self._progress.update(task, description=f"{name}: {stage}")
+        elif event.status == "running" and event.fraction is not None:
+            self._progress.update(task, description=f"{name}: {stage} {event.fraction:.0%}")
+        elif event.status == "finished":
+            self._progress.update(task, advance=1)
+            if event.done:
+                self._progress.update(
+                    task, description=f"{name}: [green]done", completed=len(self._stages)
+                )
+        elif event.status in ("failed", "cancelled"):
+            self._progress.update(task, description=f"{name}: [red]{stage} {event.status}")
+            self._progress.stop_task(task)
+
+    def _print(self, event: VideoProgress) -> None:
+        name, stage, seconds = _short(event.source), event.stage, event.elapsed
+        if event.status == "finished":
+            line = f"  {name}: {stage} done in {seconds:.2f} s"
+            if event.done:
+                line += f"\n{name}: finished"
+        elif event.status == "failed":
+            line = f"  {name}: {stage} FAILED after {seconds:.2f} s\n{name}: failed at {stage}"
+        elif event.status == "cancelled":
+            line = f"  {name}: {stage} cancelled after {seconds:.2f} s"
+        else:
+            return
+        print(line, file=self._stream, flush=True)
 
 
 def _short(source: str, width: int = 48) -> str:
@@ -232,41 +244,58 @@ def _summary(results: Sequence[VideoResult], stream: TextIO, *, fancy: bool) -> 
 
 
 async def _run_batch(
-    sources: Sequence[str], options: dict[str, Any], *, concurrency: int, stream: TextIO
+    sources: Sequence[str],
+    options: dict[str, Any],
+    *,
+    concurrency: int,
+    stream: TextIO,
+    dask: str | None = None,
 ) -> list[VideoResult]:
     from . import create_async_flow_config
     from .video import AsyncVideoProcessor
 
     fancy = _fancy(stream)
     reporter = _Reporter(sources, stream, fancy=fancy)
-
-    class _ProgressProcessor(AsyncVideoProcessor):
-        # The processor has no public progress hook: report around each stage.
-        async def _run_stage(self, job: _Job, stage: str) -> None:
-            reporter.stage(job.source, stage, "start")
-            try:
-                await super()._run_stage(job, stage)
-            except BaseException:
-                reporter.stage(job.source, stage, "failed", job.timings.get(stage, 0.0))
-                raise
-            reporter.stage(job.source, stage, "done", job.timings.get(stage, 0.0))
-
-        async def process_video(self, source: str | os.PathLike[str]) -> VideoResult:
-            result = await super().process_video(source)
-            reporter.finished(result)
-            return result
-
     config = create_async_flow_config(max_concurrent_tasks=concurrency)
     with reporter:
-        async with _ProgressProcessor(config, **options) as processor:
-            results = await processor.process_video_batch(list(sources))
+        async with AsyncVideoProcessor(config, **options, on_progress=reporter) as processor:
+            if dask is None:
+                results = await processor.process_video_batch(list(sources))
+            else:
+                results = await _run_on_dask(processor, sources, dask)
     _summary(results, stream, fancy=fancy)
     return results
 
 
-def _batch_runner(concurrency: int, stream: TextIO) -> RunBatch:
+async def _run_on_dask(
+    processor: AsyncVideoProcessor, sources: Sequence[str], address: str
+) -> list[VideoResult]:
+    """Each video's whole job on a worker of the Dask scheduler at ``address``."""
+    from ._errors import ConfigurationError
+
+    try:
+        from .dask import DaskExecutor
+    except ImportError as exc:
+        raise ConfigurationError(
+            "--dask needs the dask extra: pip install 'rxflows[dask]'", field="dask", value=address
+        ) from exc
+    executor = DaskExecutor(address)  # a bad address: ConfigurationError, a usage error
+    try:
+        await executor.start()
+    except OSError as exc:
+        await executor.aclose()
+        raise ConfigurationError(
+            f"--dask: cannot reach the Dask scheduler at {address}: {exc}",
+            field="dask",
+            value=address,
+        ) from exc
+    async with executor:
+        return await processor.process_video_batch(list(sources), executor=executor)
+
+
+def _batch_runner(concurrency: int, stream: TextIO, dask: str | None = None) -> RunBatch:
     async def run(sources: Sequence[str], options: dict[str, Any]) -> list[VideoResult]:
-        return await _run_batch(sources, options, concurrency=concurrency, stream=stream)
+        return await _run_batch(sources, options, concurrency=concurrency, stream=stream, dask=dask)
 
     return run
 
@@ -305,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhook_url": args.webhook,
     }
     try:
-        results = manager.run(_batch_runner(args.concurrency, stream)(args.sources, options))
+        runner = _batch_runner(args.concurrency, stream, args.dask)
+        results = manager.run(runner(args.sources, options))
     except ConfigurationError as exc:  # an option the processor refuses
         args.subparser.error(str(exc))
     return 0 if all(r.succeeded for r in results) else 1

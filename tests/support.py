@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import psutil
 from reactivex import abc
 
 from rxflows.testing import VirtualTimeLoop
@@ -28,6 +29,33 @@ def run_virtual(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
     with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
         return runner.run(checked())
+
+
+async def wait_exited(processes: list[psutil.Process], within: float = 5.0) -> list[psutil.Process]:
+    """Wait (polling) until each child process has exited; return the ones still
+    running after ``within`` seconds. For ``real_time`` tests: on the virtual-time
+    loop the wait would end at once.
+
+    Never reaps: ``psutil.Process.wait()`` and ``psutil.wait_procs`` call
+    ``waitpid`` on our children, stealing the exit status from the
+    ``multiprocessing`` object that owns the child, which then believes it alive
+    forever (its pool's threads spin at interpreter exit). An exited child that its
+    owner has not reaped yet is a zombie: that counts as exited.
+    """
+
+    def running(process: psutil.Process) -> bool:
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    alive = [p for p in processes if running(p)]
+    while alive and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+        alive = [p for p in alive if running(p)]
+    return alive
 
 
 class Recorder(abc.ObserverBase[Any]):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import wave
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from rxflows import ConfigurationError
 from rxflows.video import (
     Caption,
     MediaError,
+    _media,
     cut_clip,
     extract_audio,
     probe,
@@ -127,3 +130,30 @@ async def test_vertical_clip_checks_the_size(tmp_path: Path) -> None:
         await vertical_clip(TALKING, tmp_path / "v.mp4", width=320, height=480)
     with pytest.raises(ConfigurationError, match="height must be a positive even int, got 161"):
         await vertical_clip(TALKING, tmp_path / "v.mp4", width=90, height=161)
+
+
+async def test_threads_caps_ffmpeg_and_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    async def recording(args: Sequence[str], **options: Any) -> str:
+        calls.append(list(args))
+        return await run_ffmpeg(args, **options)
+
+    monkeypatch.setattr(_media, "run_ffmpeg", recording)
+    wav = await extract_audio(TALKING, tmp_path / "a.wav", threads=2)
+    clip = await cut_clip(TALKING, 1.0, 2.0, tmp_path / "c.mp4", threads=1)
+    plain = await cut_clip(TALKING, 1.0, 2.0, tmp_path / "d.mp4")
+    assert wav.stat().st_size > 0
+    assert abs((await probe(clip)).duration - 1.0) < 0.2
+    assert plain.stat().st_size > 0
+    # decoder + filter threads before the input, encoder threads after it
+    assert calls[0][: calls[0].index("-i")].count("-threads") == 1
+    assert [calls[0][i + 1] for i, a in enumerate(calls[0]) if a.endswith("threads")] == ["2"] * 3
+    assert [calls[1][i + 1] for i, a in enumerate(calls[1]) if a.endswith("threads")] == ["1"] * 3
+    assert not any(a.endswith("threads") for a in calls[2])
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ConfigurationError, match=r"threads must be a positive int or None"):
+            await vertical_clip(TALKING, tmp_path / "v.mp4", threads=bad)  # type: ignore[arg-type]  # bad values on purpose
+    assert not (tmp_path / "v.mp4").exists()

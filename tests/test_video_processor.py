@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,16 @@ from rxflows.video import (
     PIPELINE_STEPS,
     STAGES,
     AsyncVideoProcessor,
+    VideoProgress,
     VideoResult,
+    Word,
+    _media,
     create_async_video_processor,
     ffmpeg_exe,
     probe,
+    run_ffmpeg,
 )
+from tests.support import wait_exited
 
 TALKING = Path(__file__).parent / "data" / "talking.mp4"
 FAST_RETRY = create_async_flow_config(retry_base_delay=0.01, retry_max_delay=0.05)
@@ -127,6 +134,8 @@ def _work_dirs(out: Path) -> list[str]:
         ({"max_duration": -1}, "max_duration must be a positive, finite number or None"),
         ({"max_concurrent": 0}, "max_concurrent must be a positive int, got 0"),
         ({"output_dir": ""}, "output_dir must be a non-empty path"),
+        ({"ffmpeg_threads": 0}, "ffmpeg_threads must be 'auto', None or a positive int, got 0"),
+        ({"ffmpeg_threads": "all"}, "ffmpeg_threads must be .* got 'all'"),
     ],
 )
 def test_bad_options_raise_configuration_error(options: dict[str, Any], message: str) -> None:
@@ -139,6 +148,14 @@ def test_bad_collaborators_raise_type_error() -> None:
         AsyncVideoProcessor(recognizer=object())  # type: ignore[arg-type]  # the misuse tested
     with pytest.raises(TypeError, match="http_pool must be an HTTPConnectionPool"):
         AsyncVideoProcessor(http_pool="pool")  # type: ignore[arg-type]  # the misuse tested
+    with pytest.raises(TypeError, match=r"on_progress must be a plain function .* got 3"):
+        AsyncVideoProcessor(on_progress=3)  # type: ignore[arg-type]  # the misuse tested
+
+    async def coroutine_hook(event: VideoProgress) -> None:
+        del event
+
+    with pytest.raises(TypeError, match="on_progress must be a plain function"):
+        AsyncVideoProcessor(on_progress=coroutine_hook)
 
 
 async def test_misuse_raises_and_closed_processor_refuses(tmp_path: Path) -> None:
@@ -159,12 +176,24 @@ async def test_misuse_raises_and_closed_processor_refuses(tmp_path: Path) -> Non
 async def test_process_video_on_a_local_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     bus = create_async_event_bus()
+    hooked: list[VideoProgress] = []
+    observed: list[VideoProgress] = []
+    completed: list[bool] = []
     try:
         seen = await _record(bus, "video_processed", "video_failed")
         async with create_async_video_processor(
-            output_dir=out, clip_count=1, clip_seconds=(3, 5), event_bus=bus
+            output_dir=out,
+            clip_count=1,
+            clip_seconds=(3, 5),
+            event_bus=bus,
+            on_progress=hooked.append,
         ) as processor:
+            processor.progress.subscribe(
+                observed.append, on_completed=lambda: completed.append(True)
+            )
             result = await processor.process_video(TALKING)
+            assert completed == []
+        assert completed == [True]  # the progress observable completes on aclose
         assert not bus.closed  # a bus passed in is not the processor's to close
         await bus.drain()
     finally:
@@ -205,6 +234,19 @@ async def test_process_video_on_a_local_file(tmp_path: Path) -> None:
     ]  # no working directory, no audio, no partial file left
     assert [event for event, _ in seen] == ["video_processed"]
     assert seen[0][1]["clips"] == manifest["clips"]
+
+    # the progress hook saw every stage start then finish, in order, and nothing else
+    assert observed == hooked
+    assert [(p.stage, p.status) for p in hooked] == [
+        (stage, status) for stage in STAGES for status in ("started", "finished")
+    ]
+    assert {(p.source, p.job) for p in hooked} == {(str(TALKING), "talking")}
+    assert [p.fraction for p in hooked] == [0.0, 1.0] * len(STAGES)
+    assert [p.index for p in hooked] == [n for n in range(len(STAGES)) for _ in (0, 1)]
+    assert all(p.elapsed == 0.0 for p in hooked[::2])
+    assert [p.elapsed for p in hooked[1::2]] == list(result.timings.values())
+    assert [p.done for p in hooked] == [False] * (2 * len(STAGES) - 1) + [True]
+    assert all(p.error is None for p in hooked)
 
 
 @pytest.mark.real_time
@@ -369,5 +411,165 @@ def _ffmpeg_children() -> list[psutil.Process]:
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
             if child.name() == exe[:15] or Path(child.exe()).name == exe:
+                found.append(child)
+    return found
+
+
+# -- progress, concurrency, cancellation ---------------------------------------------------
+
+
+class FakeRecognizer:
+    """Instant "speech": a word every half second. Runs in a thread pool here, so the
+    tests that use it still run every real ffmpeg stage but skip pocketsphinx."""
+
+    def transcribe(self, wav_path: Path) -> list[Word]:
+        assert wav_path.stat().st_size > 0
+        return [Word(f"w{n}", n * 0.5, n * 0.5 + 0.4) for n in range(24)]
+
+
+@pytest.fixture
+def ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The arguments of every ffmpeg run of the media functions (probe excluded)."""
+    calls: list[list[str]] = []
+    real = run_ffmpeg
+
+    async def recording(args: Sequence[str], **options: Any) -> str:
+        calls.append(list(args))
+        return await real(args, **options)
+
+    monkeypatch.setattr(_media, "run_ffmpeg", recording)
+    return calls
+
+
+@pytest.mark.real_time
+async def test_a_raising_progress_hook_is_logged_and_never_breaks_the_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, ffmpeg_calls: list[list[str]]
+) -> None:
+    calls: list[str] = []
+
+    def hook(event: VideoProgress) -> None:
+        calls.append(f"{event.stage}:{event.status}")
+        raise RuntimeError("hook is broken")
+
+    def observer(event: VideoProgress) -> None:
+        raise ValueError("observer is broken too")
+
+    with ThreadPoolExecutor(1) as executor:
+        async with create_async_video_processor(
+            output_dir=tmp_path,
+            clip_count=1,
+            clip_seconds=(3, 5),
+            recognizer=FakeRecognizer(),
+            executor=executor,
+            on_progress=hook,
+        ) as processor:
+            processor.progress.subscribe(observer)
+            result = await processor.process_video(TALKING)
+
+    assert result.status == "completed", result.error
+    assert len(result.clips) == 1
+    assert len(calls) == 2 * len(STAGES)  # called for every event despite raising
+    hook_logs = [r for r in caplog.records if "on_progress raised" in r.getMessage()]
+    observer_logs = [r for r in caplog.records if "progress observer raised" in r.getMessage()]
+    assert len(hook_logs) == len(observer_logs) == 2 * len(STAGES)
+    assert all(r.name == "rxflows.video" and r.levelname == "ERROR" for r in hook_logs)
+    assert hook_logs[0].exc_info is not None
+    assert str(hook_logs[0].exc_info[1]) == "hook is broken"
+    # one video at a time: ffmpeg_threads="auto" leaves the thread count to ffmpeg
+    assert len(ffmpeg_calls) == 2  # extract_audio, the clip
+    assert not any("-threads" in args for args in ffmpeg_calls)
+
+
+@pytest.mark.real_time
+async def test_batch_of_4_respects_the_concurrency_bound(
+    tmp_path: Path, ffmpeg_calls: list[list[str]]
+) -> None:
+    """4 videos, ``max_concurrent=2``: never more than 2 in flight, results in order.
+
+    Real ffmpeg for every stage; a fake recognizer (in a thread pool) in place of
+    pocketsphinx keeps it to a couple of seconds.
+    """
+    sources = []
+    for name in ("a", "b", "c", "d"):
+        sources.append(tmp_path / f"{name}.mp4")
+        shutil.copyfile(TALKING, sources[-1])
+    in_flight: set[str] = set()
+    peak = 0
+    threads_seen: list[int] = []  # videos in flight as each media ffmpeg run starts
+
+    def hook(event: VideoProgress) -> None:
+        nonlocal peak
+        if event.stage == "validate" and event.status == "started":
+            in_flight.add(event.job)
+            peak = max(peak, len(in_flight))
+        if event.done:
+            in_flight.discard(event.job)
+        if event.status == "started" and event.stage in ("extract_audio", "add_effects"):
+            threads_seen.append(len(in_flight))
+
+    config = create_async_flow_config(max_concurrent_tasks=2, chunk_size=100)
+    with ThreadPoolExecutor(2) as executor:
+        async with create_async_video_processor(
+            config,
+            output_dir=tmp_path / "out",
+            clip_count=1,
+            clip_seconds=(3, 5),
+            recognizer=FakeRecognizer(),
+            executor=executor,
+            on_progress=hook,
+        ) as processor:
+            results = await processor.process_video_batch(sources)
+
+    assert [r.status for r in results] == ["completed"] * 4
+    assert [r.source for r in results] == [str(s) for s in sources]
+    assert [r.clips[0].path.name for r in results] == [f"{n}-clip-1.mp4" for n in "abcd"]
+    assert peak == 2  # the bound was reached, and never passed
+    assert in_flight == set()
+    # "auto" threads: 1 thread per ffmpeg while 2 videos were in flight, ffmpeg's own
+    # choice when only one was (the hook ran just before each of those ffmpeg runs)
+    assert len(ffmpeg_calls) == len(threads_seen) == 8
+    given = [
+        args[args.index("-threads") + 1] if "-threads" in args else None for args in ffmpeg_calls
+    ]
+    assert given == ["1" if count > 1 else None for count in threads_seen]
+    assert given.count("1") >= 4  # the first two videos ran side by side
+
+
+@pytest.mark.real_time
+async def test_cancelling_process_video_during_recognition_kills_the_worker(
+    tmp_path: Path,
+) -> None:
+    """The default recognition workers (real pocketsphinx, in a process): cancelling
+    the job kills its worker; no process, partial output or manifest is left."""
+    out = tmp_path / "out"
+    recognizing = asyncio.Event()
+
+    def hook(event: VideoProgress) -> None:
+        if event.stage == "generate_captions" and event.status == "started":
+            recognizing.set()
+
+    async with create_async_video_processor(
+        output_dir=out, clip_count=1, clip_seconds=(3, 5), on_progress=hook
+    ) as processor:
+        job = asyncio.create_task(processor.process_video(TALKING))
+        await recognizing.wait()
+        workers = _spawned_workers()
+        assert len(workers) == 1  # one video in progress: one worker, loading or busy
+        await asyncio.sleep(0.2)  # real time: let the worker get going
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        assert await wait_exited(workers) == []  # (never reaps: see wait_exited)
+        assert _spawned_workers() == []
+        assert _ffmpeg_children() == []
+    assert list(out.iterdir()) == []  # no WAV, SRT, clip, manifest or working directory
+
+
+def _spawned_workers() -> list[psutil.Process]:
+    """Live multiprocessing "spawn" children (the recognition workers)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
                 found.append(child)
     return found

@@ -43,6 +43,8 @@ from ._processor import PIPELINE_STEPS as PIPELINE_STEPS
 from ._processor import STAGES as STAGES
 from ._processor import AsyncVideoProcessor as AsyncVideoProcessor
 from ._processor import Clip as Clip
+from ._processor import ProgressStatus as ProgressStatus
+from ._processor import VideoProgress as VideoProgress
 from ._processor import VideoResult as VideoResult
 from ._processor import create_async_video_processor as create_async_video_processor
 
@@ -57,8 +59,10 @@ __all__ = [
     "MediaError",
     "MediaInfo",
     "PocketSphinxRecognizer",
+    "ProgressStatus",
     "Recognizer",
     "UnsupportedMediaError",
+    "VideoProgress",
     "VideoResult",
     "Word",
     "captions_from_words",

@@ -117,6 +117,11 @@ class PocketSphinxRecognizer:
             _DECODERS[key] = decoder
         return decoder
 
+    def warm_up(self, sample_rate: int = 16_000) -> None:
+        """Load the model now (a recognition worker's initializer calls this), so the
+        first :meth:`transcribe` does not pay for it."""
+        self._decoder(sample_rate)
+
     def transcribe(self, wav_path: Path) -> list[Word]:
         """The words in ``wav_path`` (16-bit mono PCM WAV), in time order."""
         import pocketsphinx  # optional dependency: imported on first use

@@ -35,6 +35,22 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
     return Path(path).expanduser().resolve()
 
 
+def _thread_args(threads: int | None) -> tuple[list[str], list[str]]:
+    """ffmpeg's ``(input options, output options)`` for ``threads`` (None: its own choice)."""
+    if threads is None:
+        return [], []
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
+        raise ConfigurationError(
+            f"threads must be a positive int or None, got {threads!r}",
+            field="threads",
+            value=threads,
+        )
+    count = str(threads)
+    # Decoder threads (an input option), encoder threads (an output option) and the
+    # filter graph's threads (global): one number for all three.
+    return ["-threads", count, "-filter_threads", count], ["-threads", count]
+
+
 def _check_span(start: float, end: float | None) -> None:
     if not start >= 0:
         raise ConfigurationError(
@@ -47,9 +63,15 @@ def _check_span(start: float, end: float | None) -> None:
 
 
 async def extract_audio(
-    src: str | os.PathLike[str], dest: str | os.PathLike[str], *, sample_rate: int = SAMPLE_RATE
+    src: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    threads: int | None = None,
 ) -> Path:
     """Write ``src``'s first audio track to ``dest`` as mono 16-bit PCM WAV.
+
+    ``threads`` caps ffmpeg's threads (None: ffmpeg's own choice, one per core or so).
 
     Example:
         >>> wav = await extract_audio("talk.mp4", "out/talk.wav")   # 16 kHz mono
@@ -60,33 +82,42 @@ async def extract_audio(
             field="sample_rate",
             value=sample_rate,
         )
+    before, after = _thread_args(threads)
     source = resolve_input(src)
     async with staged_output(dest) as temp:
         await run_ffmpeg(
             [
-                *("-loglevel", "error", "-i", file_arg(source), "-map", "0:a:0", "-vn"),
-                *("-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav"),
-                *("-y", file_arg(temp)),
+                *("-loglevel", "error", *before, "-i", file_arg(source), "-map", "0:a:0"),
+                *("-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", *after),
+                *("-f", "wav", "-y", file_arg(temp)),
             ]
         )
     return _resolved(dest)
 
 
 async def cut_clip(
-    src: str | os.PathLike[str], start: float, end: float, dest: str | os.PathLike[str]
+    src: str | os.PathLike[str],
+    start: float,
+    end: float,
+    dest: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
 ) -> Path:
     """Cut ``[start, end)`` seconds of ``src`` into ``dest`` (re-encoded: frame-accurate).
+
+    ``threads`` caps ffmpeg's threads (None: ffmpeg's own choice).
 
     Example:
         >>> clip = await cut_clip("talk.mp4", 2.5, 9.0, "out/clip-1.mp4")
     """
     _check_span(start, end)
+    before, after = _thread_args(threads)
     source = resolve_input(src)
     async with staged_output(dest) as temp:
         await run_ffmpeg(
             [
-                *("-loglevel", "error", "-ss", f"{start:.3f}", "-i", file_arg(source)),
-                *("-t", f"{end - start:.3f}", *_VIDEO_CODEC, *_PIXELS, *_AUDIO_CODEC),
+                *("-loglevel", "error", *before, "-ss", f"{start:.3f}", "-i", file_arg(source)),
+                *("-t", f"{end - start:.3f}", *_VIDEO_CODEC, *_PIXELS, *_AUDIO_CODEC, *after),
                 *("-movflags", "+faststart", "-y", file_arg(temp)),
             ]
         )
@@ -102,13 +133,15 @@ async def vertical_clip(
     height: int = 960,
     start: float = 0.0,
     end: float | None = None,
+    threads: int | None = None,
 ) -> Path:
     """Make a vertical 9:16 video of ``src`` for short-form platforms.
 
     The middle of the frame is cropped to 9:16 and scaled to ``width`` x ``height``;
     with ``srt`` its cues are burned in (libass, DejaVu Sans, bottom centre). The
     SRT's times are relative to the output, so with ``start``/``end`` (cut and
-    format in one pass) they count from ``start``.
+    format in one pass) they count from ``start``. ``threads`` caps ffmpeg's
+    threads (None: ffmpeg's own choice).
 
     Example:
         >>> await vertical_clip("out/clip-1.mp4", "out/clip-1.vertical.mp4", srt="out/clip-1.srt")
@@ -123,6 +156,7 @@ async def vertical_clip(
             f"width:height must be 9:16, got {width}x{height}", field="width", value=width
         )
     _check_span(start, end)
+    before, after = _thread_args(threads)
     source = resolve_input(src)
     captions = resolve_input(srt) if srt is not None else None
     # The biggest centred 9:16 box, then the target size.
@@ -139,8 +173,9 @@ async def vertical_clip(
         async with staged_output(dest) as temp:
             await run_ffmpeg(
                 [
-                    *("-loglevel", "error", *span, "-i", file_arg(source), "-vf", video_filter),
-                    *(*_VIDEO_CODEC, *_PIXELS, *_AUDIO_CODEC, "-movflags", "+faststart"),
+                    *("-loglevel", "error", *before, *span, "-i", file_arg(source)),
+                    *("-vf", video_filter, *_VIDEO_CODEC, *_PIXELS, *_AUDIO_CODEC, *after),
+                    *("-movflags", "+faststart"),
                     *("-y", file_arg(temp)),
                 ],
                 cwd=workdir,

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from reactivex import abc
+from reactivex import Observable, abc
+from reactivex.subject import Subject
 from yarl import URL
 
 from .._breaker import CircuitBreaker
@@ -38,6 +41,7 @@ from .._clock import Clock, as_clock
 from .._config import AsyncFlowConfig, config_or_default
 from .._errors import ClosedResourceError, ConfigurationError
 from .._events import AsyncEventBus, create_async_event_bus
+from .._executor import Executor as RemoteExecutor
 from .._flows import ParallelFlow, StreamingFlow
 from .._http import HTTPConnectionPool
 from .._resource import AsyncResource
@@ -56,15 +60,20 @@ from ._captions import (
 from ._clips import ClipWindow, pick_windows
 from ._ffmpeg import MediaInfo, probe, safe_output_path
 from ._media import extract_audio, vertical_clip
+from ._workers import RecognizerWorkers
 
 __all__ = [
     "PIPELINE_STEPS",
     "STAGES",
     "AsyncVideoProcessor",
     "Clip",
+    "ProgressStatus",
+    "VideoProgress",
     "VideoResult",
     "create_async_video_processor",
 ]
+
+_log = logging.getLogger("rxflows.video")
 
 VIDEO_PROCESSED: Final = "video_processed"
 VIDEO_FAILED: Final = "video_failed"
@@ -94,6 +103,9 @@ PIPELINE_STEPS: Final[tuple[str, ...]] = (
 )
 """The workflow steps of :meth:`AsyncVideoProcessor.process_video_pipeline` (the
 guide's; ``download`` includes the ``probe`` stage)."""
+
+ProgressStatus = Literal["started", "running", "finished", "failed", "cancelled"]
+"""What a :class:`VideoProgress` reports about its stage."""
 
 _STEM_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
 _UPLOAD_METHODS: Final = frozenset({"POST", "PUT"})
@@ -171,6 +183,63 @@ class VideoResult:
         return sum(self.timings.values())
 
 
+@dataclass(frozen=True, slots=True)
+class VideoProgress:
+    """One step of one video's progress through :data:`STAGES`.
+
+    Every stage a job runs reports ``"started"``, then ``"finished"``, ``"failed"``
+    or ``"cancelled"``; a download also reports ``"running"`` as its bytes arrive.
+    Get them with the processor's ``on_progress`` option or its
+    :attr:`~AsyncVideoProcessor.progress` Observable.
+
+    Attributes:
+        source: The video's source as given (a URL or a path, as a str).
+        job: The job's name, its output stem (``"talk"``; ``"talk-2"`` for a second
+            video of the same name): unique among the videos in progress, so it tells
+            apart two jobs of the same source.
+        stage: The stage (one of :data:`STAGES`).
+        status: ``"started"``, ``"running"`` (download bytes), ``"finished"``,
+            ``"failed"`` or ``"cancelled"``.
+        elapsed: Seconds since the stage started, on the processor's clock (0.0 when
+            it starts; the stage's timing when it ends).
+        fraction: The stage's share done, in [0, 1]: 0.0 when it starts, 1.0 when it
+            finishes, ``received / total`` bytes while downloading; None when unknown
+            (a download without a Content-Length, a failed or cancelled stage).
+        error: ``"<ExceptionType>: <message>"`` for a failed stage, else None.
+
+    Example:
+        >>> VideoProgress("talk.mp4", "talk", "probe", "finished", 0.05, 1.0)
+        VideoProgress(source='talk.mp4', job='talk', stage='probe', status='finished', ...)
+    """
+
+    source: str
+    job: str
+    stage: str
+    status: ProgressStatus
+    elapsed: float = 0.0
+    fraction: float | None = None
+    error: str | None = None
+
+    @property
+    def index(self) -> int:
+        """The stage's position in :data:`STAGES` (0 for ``validate``)."""
+        return STAGES.index(self.stage)
+
+    @property
+    def done(self) -> bool:
+        """Whether this is the video's last event: a stage failed or was cancelled,
+        or ``notify`` (the last stage) finished."""
+        return self.status in ("failed", "cancelled") or (
+            self.status == "finished" and self.stage == STAGES[-1]
+        )
+
+
+ProgressCallback = Callable[[VideoProgress], object]
+"""``on_progress(event)``: a plain function, called on the event loop."""
+
+FfmpegThreads = int | Literal["auto"] | None
+
+
 class _StageError(Exception):
     """A stage failed: carries its name and the original exception as ``__cause__``."""
 
@@ -198,6 +267,7 @@ class _Job:
     written: list[Path] = field(default_factory=list)
     manifest: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    stage_started: float = 0.0
 
 
 def _describe(error: BaseException) -> str:
@@ -261,8 +331,10 @@ class AsyncVideoProcessor(AsyncResource):
         max_duration: Longest video accepted, in seconds (None: no cap).
         recognizer: The speech-to-text :class:`~rxflows.video.Recognizer` (default
             ``PocketSphinxRecognizer(FAST_POCKETSPHINX)``).
-        executor: The process pool recognition runs in (default: a one-worker pool
-            per video).
+        executor: The pool recognition runs in. Default: the processor's own warm
+            recognition workers (``min(max_concurrent, CPU count)`` processes, started
+            as videos reach ``extract_audio``, each loading the model once, kept
+            until :meth:`aclose`; a cancelled video's worker is killed and replaced).
         http_pool: An :class:`~rxflows.HTTPConnectionPool` to use (not closed by
             :meth:`aclose`); default one made from the config, owned.
         event_bus: The bus for ``video_processed`` / ``video_failed`` and the
@@ -271,6 +343,14 @@ class AsyncVideoProcessor(AsyncResource):
         clock: Where the stage timings are read (a Clock, an Rx scheduler or None).
         max_concurrent: Videos processed at once by batches and streams; default
             ``config.max_concurrent_tasks``.
+        on_progress: Called with a :class:`VideoProgress` when a stage starts, ends
+            (finished, failed, cancelled) and as a download's bytes arrive; a plain
+            function, run on the loop (keep it quick). An exception it raises is
+            logged (logger ``rxflows.video``) and ignored: it never breaks a job.
+        ffmpeg_threads: Threads per ffmpeg run: ``"auto"`` (the default) lets ffmpeg
+            choose while one video is in progress and gives it 1 thread while more
+            are (the videos then share the cores instead of every ffmpeg spreading
+            over all of them); an int caps every run; None always lets ffmpeg choose.
 
     Raises:
         ConfigurationError: an option is invalid (named, with the value and the rule).
@@ -300,6 +380,8 @@ class AsyncVideoProcessor(AsyncResource):
         event_bus: AsyncEventBus | None = None,
         clock: Clock | abc.SchedulerBase | None = None,
         max_concurrent: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        ffmpeg_threads: FfmpegThreads = "auto",
     ) -> None:
         self._config = cfg = config_or_default(config)
         if not isinstance(output_dir, str | os.PathLike) or not os.fspath(output_dir):
@@ -356,6 +438,36 @@ class AsyncVideoProcessor(AsyncResource):
             if max_concurrent is None
             else _positive_int("max_concurrent", max_concurrent)
         )
+        if on_progress is not None and (
+            not callable(on_progress) or inspect.iscoroutinefunction(on_progress)
+        ):
+            raise TypeError(
+                "on_progress must be a plain function (called on the loop with a "
+                f"VideoProgress) or None, got {on_progress!r}"
+            )
+        self._on_progress = on_progress
+        self._progress: Subject[VideoProgress] = Subject()
+        if (
+            ffmpeg_threads is not None
+            and ffmpeg_threads != "auto"
+            and (
+                isinstance(ffmpeg_threads, bool)
+                or not isinstance(ffmpeg_threads, int)
+                or ffmpeg_threads < 1
+            )
+        ):
+            raise ConfigurationError(
+                f"ffmpeg_threads must be 'auto', None or a positive int, got {ffmpeg_threads!r}",
+                field="ffmpeg_threads",
+                value=ffmpeg_threads,
+            )
+        self._ffmpeg_threads: FfmpegThreads = ffmpeg_threads
+        self._workers = (
+            RecognizerWorkers(recognizer, min(self._max_concurrent, os.cpu_count() or 1))
+            if executor is None
+            else None
+        )
+        self._active = 0
         self._clock_source = clock
         self._clock = as_clock(clock)
         self._owns_pool = http_pool is None
@@ -411,6 +523,18 @@ class AsyncVideoProcessor(AsyncResource):
         """True once :meth:`aclose` was called."""
         return self._closed
 
+    @property
+    def progress(self) -> Observable[VideoProgress]:
+        """Every job's :class:`VideoProgress` events, as they happen (hot: subscribe
+        before processing). Completes when the processor is closed.
+
+        Example:
+            >>> processor.progress.pipe(
+            ...     ops.filter(lambda p: p.status == "finished"),
+            ... ).subscribe(lambda p: print(p.source, p.stage, f"{p.elapsed:.2f} s"))
+        """
+        return self._progress
+
     # -- public API ------------------------------------------------------------------------
 
     async def process_video(self, source: str | os.PathLike[str]) -> VideoResult:
@@ -445,7 +569,10 @@ class AsyncVideoProcessor(AsyncResource):
             await self._finish(job)
 
     async def process_video_batch(
-        self, sources: Iterable[str | os.PathLike[str]]
+        self,
+        sources: Iterable[str | os.PathLike[str]],
+        *,
+        executor: RemoteExecutor | None = None,
     ) -> list[VideoResult]:
         """Process ``sources``; one :class:`VideoResult` per source, in order.
 
@@ -453,15 +580,33 @@ class AsyncVideoProcessor(AsyncResource):
         run at once, in chunks of ``config.chunk_size`` sources. A video's failure
         is its failed result, never the batch's.
 
+        With ``executor`` (an :class:`rxflows.Executor`, e.g. a
+        :class:`rxflows.dask.DaskExecutor`), each video's whole job runs there
+        (``rxflows.video._remote.process_video_remote``, with this processor's options),
+        at most ``max_concurrent`` submitted at once. Sources should be URLs and
+        clips go out through ``upload_url`` (workers need no shared disk; local
+        paths work only where the workers see the same files); result paths are
+        paths on the worker. ``video_processed`` / ``video_failed`` are published
+        here, the webhook is called by the worker, ``on_progress`` is not called.
+        A job the executor fails (a worker lost too often, ...) is a failed result
+        with ``stage == "remote"``.
+
         Example:
             >>> results = await processor.process_video_batch(["a.mp4", "https://x/b.mp4"])
             >>> [r.status for r in results]
             ['completed', 'completed']
+            >>> results = await processor.process_video_batch(urls, executor=dask_executor)
         """
         items = list(sources)
         for item in items:
             self._check_source(item)
         self._check_open("process_video_batch")
+        if executor is not None:
+            from .._executor import check_executor
+            from ._remote import process_batch_remotely
+
+            remote = check_executor(executor, "executor")
+            return await process_batch_remotely(self, items, remote)
         flow = ParallelFlow(self._config)
         results: list[VideoResult] = []
         size = self._config.chunk_size
@@ -540,6 +685,9 @@ class AsyncVideoProcessor(AsyncResource):
         self._closed = True
         if self._engine is not None:
             await self._engine.aclose()
+        if self._workers is not None:
+            await self._workers.aclose()
+        self._progress.on_completed()
         if self._owns_pool:
             await self._pool.close()
         if self._owns_bus:
@@ -581,23 +729,61 @@ class AsyncVideoProcessor(AsyncResource):
             n += 1
             unique = f"{stem}-{n}"
         self._stems.add(unique)
+        self._active += 1  # until _finish
         workdir = self._output_dir / f".work-{unique}-{secrets.token_hex(4)}"
         return _Job(source=text, url=url, stem=unique, workdir=workdir)
 
     async def _run_stage(self, job: _Job, stage: str) -> None:
-        start = self._clock.now()
+        start = job.stage_started = self._clock.now()
+        self._report(job, stage, "started", 0.0, 0.0)
         try:
             await getattr(self, f"_stage_{stage}")(job)
-        except _StageError:
-            raise
         except Exception as exc:
-            raise _StageError(stage, exc) from exc
-        finally:
-            job.timings[stage] = self._clock.now() - start
+            elapsed = job.timings[stage] = self._clock.now() - start
+            error = exc if isinstance(exc, _StageError) else _StageError(stage, exc)
+            self._report(job, stage, "failed", elapsed, None, _describe(error.error))
+            if error is exc:
+                raise
+            raise error from exc
+        except BaseException:
+            elapsed = job.timings[stage] = self._clock.now() - start
+            self._report(job, stage, "cancelled", elapsed, None)
+            raise
+        elapsed = job.timings[stage] = self._clock.now() - start
+        self._report(job, stage, "finished", elapsed, 1.0)
+
+    def _report(
+        self,
+        job: _Job,
+        stage: str,
+        status: ProgressStatus,
+        elapsed: float,
+        fraction: float | None,
+        error: str | None = None,
+    ) -> None:
+        """Hand a :class:`VideoProgress` to ``on_progress`` and the :attr:`progress`
+        observers; what they raise is logged, never passed to the job."""
+        event = VideoProgress(job.source, job.stem, stage, status, elapsed, fraction, error)
+        if self._on_progress is not None:
+            try:
+                self._on_progress(event)
+            except Exception:
+                _log.exception("on_progress raised on %r (ignored)", event)
+        try:
+            self._progress.on_next(event)
+        except Exception:
+            _log.exception("a progress observer raised on %r (ignored)", event)
+
+    def _threads(self) -> int | None:
+        """``-threads`` for the next ffmpeg run (None: ffmpeg's own choice)."""
+        if self._ffmpeg_threads == "auto":
+            return 1 if self._active > 1 else None
+        return self._ffmpeg_threads
 
     async def _finish(self, job: _Job) -> None:
         """Remove the working directory; on failure/cancel, the job's unfinished outputs."""
         self._stems.discard(job.stem)
+        self._active -= 1
         doomed = [] if job.manifest is not None else list(job.written)
         await asyncio.shield(asyncio.to_thread(_remove, job.workdir, doomed))
 
@@ -615,7 +801,15 @@ class AsyncVideoProcessor(AsyncResource):
         await asyncio.to_thread(job.workdir.mkdir, parents=True, exist_ok=True)
         suffix = _STEM_CHARS.sub("", Path(job.url.path).suffix)[:8] or ".bin"
         dest = job.workdir / f"source{suffix}"
-        await self._pool.download(job.url, dest, max_bytes=self._max_download_bytes)
+
+        def progress(received: int, total: int | None) -> None:
+            fraction = min(received / total, 1.0) if total else None
+            elapsed = self._clock.now() - job.stage_started
+            self._report(job, "download", "running", elapsed, fraction)
+
+        await self._pool.download(
+            job.url, dest, max_bytes=self._max_download_bytes, progress=progress
+        )
         job.local = dest
 
     async def _stage_probe(self, job: _Job) -> None:
@@ -624,11 +818,16 @@ class AsyncVideoProcessor(AsyncResource):
 
     async def _stage_extract_audio(self, job: _Job) -> None:
         assert job.local is not None
-        job.wav = await extract_audio(job.local, job.workdir / "audio.wav")
+        if self._workers is not None:  # a worker per job in progress loads its model now
+            self._workers.start(self._active)
+        job.wav = await extract_audio(job.local, job.workdir / "audio.wav", threads=self._threads())
 
     async def _stage_generate_captions(self, job: _Job) -> None:
         assert job.wav is not None
-        job.words = await transcribe(self._recognizer, job.wav, executor=self._executor)
+        if self._workers is not None:
+            job.words = await self._workers.transcribe(job.wav)
+        else:
+            job.words = await transcribe(self._recognizer, job.wav, executor=self._executor)
 
     async def _stage_create_clips(self, job: _Job) -> None:
         assert job.info is not None
@@ -650,7 +849,14 @@ class AsyncVideoProcessor(AsyncResource):
         for n, (window, srt) in enumerate(zip(job.windows, job.srts, strict=True), 1):
             dest = safe_output_path(self._output_dir, f"{job.stem}-clip-{n}.mp4")
             job.written.append(dest)
-            path = await vertical_clip(job.local, dest, srt=srt, start=window.start, end=window.end)
+            path = await vertical_clip(
+                job.local,
+                dest,
+                srt=srt,
+                start=window.start,
+                end=window.end,
+                threads=self._threads(),
+            )
             job.clips.append(Clip(path, window.start, window.end, window.text, srt))
 
     async def _stage_upload(self, job: _Job) -> None:
