@@ -66,6 +66,9 @@ from ._events import BusSubscription as BusSubscription
 from ._events import DeadLetter as DeadLetter
 from ._events import SubscriberStatistics as SubscriberStatistics
 from ._events import create_async_event_bus as create_async_event_bus
+from ._executor import DEFAULT_EXECUTOR as DEFAULT_EXECUTOR
+from ._executor import Executor as Executor
+from ._executor import LocalExecutor as LocalExecutor
 from ._flows import AsyncFlowPattern as AsyncFlowPattern
 from ._flows import FanInFlow as FanInFlow
 from ._flows import FanOutFlow as FanOutFlow
@@ -125,6 +128,7 @@ from .operators._on_backpressure import BackpressurePolicy as BackpressurePolicy
 from .operators._on_backpressure import BackpressureStatistics as BackpressureStatistics
 from .video._processor import AsyncVideoProcessor as AsyncVideoProcessor
 from .video._processor import Clip as Clip
+from .video._processor import VideoProgress as VideoProgress
 from .video._processor import VideoResult as VideoResult
 from .video._processor import create_async_video_processor as create_async_video_processor
 
@@ -132,6 +136,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEAD_LETTER_TOPIC",
+    "DEFAULT_EXECUTOR",
     "LOOP_CLOCK",
     "UNBOUNDED",
     "AsyncCache",
@@ -177,6 +182,7 @@ __all__ = [
     "DemandSubscription",
     "EqualJitter",
     "EventPublisher",
+    "Executor",
     "ExponentialBackoff",
     "FailureRate",
     "FanInFlow",
@@ -185,6 +191,7 @@ __all__ = [
     "HTTPConnectionPool",
     "JSONSerializer",
     "Jitter",
+    "LocalExecutor",
     "LoopManagerError",
     "LoopScheduler",
     "ManagerState",
@@ -231,6 +238,7 @@ __all__ = [
     "TriggerRule",
     "TripRule",
     "UnsafeURLError",
+    "VideoProgress",
     "VideoResult",
     "WorkflowCycleError",
     "WorkflowError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import reactivex
 from reactivex import Observable
@@ -20,6 +20,9 @@ from . import operators as ops
 from ._bridges import collect, from_async_iterable, from_iterable, to_async_iterator
 from ._config import AsyncFlowConfig, config_or_default
 from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._executor import Executor
 
 __all__ = [
     "AsyncFlowPattern",
@@ -152,6 +155,7 @@ class StreamingFlow(AsyncFlowPattern):
         ...     print(result)
     """
 
+    @overload
     def observable(
         self,
         source: AsyncIterable[_T] | Iterable[_T] | Observable[_T],
@@ -159,15 +163,46 @@ class StreamingFlow(AsyncFlowPattern):
         *,
         ordered: bool = False,
         max_concurrent: int | None = None,
-    ) -> Observable[_R]:
-        """The processed results as an observable (as they finish, or in source order)."""
+        executor: None = None,
+    ) -> Observable[_R]: ...
+
+    @overload
+    def observable(
+        self,
+        source: AsyncIterable[_T] | Iterable[_T] | Observable[_T],
+        processor: Callable[[_T], _R],
+        *,
+        ordered: bool = False,
+        max_concurrent: int | None = None,
+        executor: Executor,
+    ) -> Observable[_R]: ...
+
+    def observable(
+        self,
+        source: AsyncIterable[_T] | Iterable[_T] | Observable[_T],
+        processor: Callable[[_T], Any],
+        *,
+        ordered: bool = False,
+        max_concurrent: int | None = None,
+        executor: Executor | None = None,
+    ) -> Observable[Any]:
+        """The processed results as an observable (as they finish, or in source order).
+
+        With ``executor``, ``processor`` is a plain (sync) function run through it
+        (a thread or process pool, a Dask cluster), ``max_concurrent`` calls at most.
+        """
         if not callable(processor):
             raise TypeError(f"processor must be a coroutine function, got {processor!r}")
         limit = _limit(max_concurrent, self.config.max_concurrent_tasks, "max_concurrent")
+        if executor is not None:
+            return _to_observable(source, "source").pipe(
+                ops.map_async(processor, limit, ordered=ordered, executor=executor)
+            )
         return _to_observable(source, "source").pipe(
             ops.map_async(processor, limit, ordered=ordered)
         )
 
+    @overload
     def execute(
         self,
         source: AsyncIterable[_T] | Iterable[_T] | Observable[_T],
@@ -175,17 +210,46 @@ class StreamingFlow(AsyncFlowPattern):
         *,
         ordered: bool = False,
         max_concurrent: int | None = None,
-    ) -> AsyncGenerator[_R, None]:
+        executor: None = None,
+    ) -> AsyncGenerator[_R, None]: ...
+
+    @overload
+    def execute(
+        self,
+        source: AsyncIterable[_T] | Iterable[_T] | Observable[_T],
+        processor: Callable[[_T], _R],
+        *,
+        ordered: bool = False,
+        max_concurrent: int | None = None,
+        executor: Executor,
+    ) -> AsyncGenerator[_R, None]: ...
+
+    def execute(
+        self,
+        source: AsyncIterable[_T] | Iterable[_T] | Observable[_T],
+        processor: Callable[[_T], Any],
+        *,
+        ordered: bool = False,
+        max_concurrent: int | None = None,
+        executor: Executor | None = None,
+    ) -> AsyncGenerator[Any, None]:
         """An async iterator (an async generator: it has ``aclose()``) of results.
 
         The source is read only while fewer than ``max_concurrent`` items are being
         processed and fewer than ``config.stream_buffer_size`` results wait for the
         consumer, so an endless fast source never runs ahead. Closing the iterator
         (``break`` out of ``async for``, or ``aclose()``) cancels the work in flight
-        and closes the source.
+        and closes the source. With ``executor``, ``processor`` is a sync function
+        run through it (see :meth:`observable`).
         """
         limit = _limit(max_concurrent, self.config.max_concurrent_tasks, "max_concurrent")
-        stream = self.observable(source, processor, ordered=ordered, max_concurrent=limit)
+        stream: Observable[Any] = (
+            self.observable(source, processor, ordered=ordered, max_concurrent=limit)
+            if executor is None
+            else self.observable(
+                source, processor, ordered=ordered, max_concurrent=limit, executor=executor
+            )
+        )
         return to_async_iterator(stream, prefetch=limit + self.config.stream_buffer_size)
 
 

@@ -385,7 +385,7 @@ def test_streaming_rejects_a_bad_source() -> None:
         return 2 * x
 
     with pytest.raises(TypeError, match="source must be an async iterable"):
-        StreamingFlow(config).execute(42, double)  # type: ignore[arg-type]  # misuse under test
+        StreamingFlow(config).execute(42, double)  # type: ignore[call-overload]  # misuse under test
 
 
 # --- pipeline ----------------------------------------------------------------------------

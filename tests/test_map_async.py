@@ -164,12 +164,12 @@ def test_bad_max_concurrent_is_rejected_at_once(bad: object) -> None:
         return x
 
     with pytest.raises(ConfigurationError, match="max_concurrent must be a positive int or None"):
-        ops.map_async(work, bad)  # type: ignore[arg-type]  # misuse under test
+        ops.map_async(work, bad)  # type: ignore[call-overload]  # misuse under test
 
 
 def test_non_callable_is_rejected_at_once() -> None:
     with pytest.raises(TypeError, match="map_async needs a coroutine function"):
-        ops.map_async(42)  # type: ignore[arg-type]  # misuse under test
+        ops.map_async(42)  # type: ignore[call-overload]  # misuse under test
 
 
 async def test_it_pulls_no_more_than_its_consumer_asked_for() -> None:

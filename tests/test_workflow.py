@@ -313,7 +313,7 @@ def test_step_given_a_coroutine_instead_of_a_function_says_so() -> None:
 
     # the coroutine is closed: no "never awaited" warning (warnings are errors here)
     with pytest.raises(TypeError, match=r"not a call of it \(download_video\(\.\.\.\)\)"):
-        WorkflowStep("download", download("x"))  # type: ignore[arg-type]  # the mistake tested
+        WorkflowStep("download", download("x"))  # type: ignore[call-overload]  # the mistake tested
 
 
 def test_dependency_given_as_a_step_suggests_its_name() -> None:

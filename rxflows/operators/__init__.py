@@ -14,7 +14,7 @@ documentation, and imports the implementation lazily.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from reactivex import Observable, abc
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .._breaker import CircuitBreaker
     from .._cache import AsyncCache
+    from .._executor import Executor
     from .._metrics import AsyncMetricsCollector
     from .._retry import RetryPolicy, RetryPolicyOptions
     from ._measure import MeasurePer
@@ -140,20 +141,43 @@ def circuit_breaker(breaker: CircuitBreaker) -> Callable[[Observable[_T]], Obser
     return circuit_breaker_(breaker)
 
 
+@overload
 def map_async(
     fn: Callable[[_T], Awaitable[_R]],
     max_concurrent: int | None = None,
     ordered: bool = False,
     *,
     scheduler: abc.SchedulerBase | None = None,
-) -> Callable[[Observable[_T]], Observable[_R]]:
+    executor: None = None,
+) -> Callable[[Observable[_T]], Observable[_R]]: ...
+
+
+@overload
+def map_async(
+    fn: Callable[[_T], _R],
+    max_concurrent: int | None = None,
+    ordered: bool = False,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+    executor: Executor,
+) -> Callable[[Observable[_T]], Observable[_R]]: ...
+
+
+def map_async(
+    fn: Callable[[_T], Any],
+    max_concurrent: int | None = None,
+    ordered: bool = False,
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+    executor: Executor | None = None,
+) -> Callable[[Observable[_T]], Observable[Any]]:
     """Map each item through a coroutine function, at most ``max_concurrent`` at once.
 
     .. code::
 
-        ---a---b---c---|
+        source:  -a-b-c|          (f takes 4 frames on a, 1 on b and 1 on c)
         [ map_async(f, max_concurrent=2) ]
-        -----f(a)--f(b)-f(c)|
+        result:  ----yx(z|)       (x = f(a), y = f(b), z = f(c): b overtakes a)
 
     Results are emitted as they finish (``ordered=False``) or in source order
     (``ordered=True``: a finished result waits for the ones before it without holding
@@ -176,6 +200,12 @@ def map_async(
         ordered: Emit results in source order.
         scheduler: The scheduler whose loop runs the coroutines; default the one
             given at subscribe time, else the running loop's.
+        executor: Run ``fn``, then a plain (sync) function, through this
+            :class:`~rxflows.Executor` (``rxflows.LocalExecutor("process")``, a
+            :class:`rxflows.dask.DaskExecutor`, ...): at most ``max_concurrent``
+            calls are submitted at once, and disposing cancels the calls not yet
+            started (one already running in a thread, a process or a Dask worker
+            runs to its end; its result is dropped).
 
     Returns:
         An operator function from an observable of items to an observable of results.
@@ -184,9 +214,15 @@ def map_async(
         >>> async def double(x: int) -> int:
         ...     return 2 * x
         >>> doubled = rxflows.from_iterable([1, 2, 3]).pipe(ops.map_async(double, ordered=True))
+        >>> scores = frames.pipe(ops.map_async(score_frame, 4, executor=process_executor))
     """
     from ._map_async import map_async_
 
+    if executor is not None:
+        from .._executor import check_executor, check_sync_function, submitting
+
+        check_sync_function(fn, "map_async's fn")
+        fn = submitting(check_executor(executor, "executor"), fn)
     if not callable(fn):
         raise TypeError(f"map_async needs a coroutine function, got {fn!r}")
     limit = DEFAULT_CONFIG.max_concurrent_tasks if max_concurrent is None else max_concurrent
