@@ -26,6 +26,11 @@ Benchmarks (one module each):
   DAG vs a hand-written task-per-step asyncio runner.
 * ``pools`` (:mod:`bench.pools`): 10,000 GETs through HTTPConnectionPool vs a bare
   aiohttp session; AsyncConnectionPool acquire/release vs asyncio.Semaphore.
+* ``video`` (:mod:`bench.video`): AsyncVideoProcessor vs a serial script doing the
+  same ffmpeg + recognition work: one video (overhead) and a batch of 4 (speedup).
+* ``dask`` (:mod:`bench.dask`): 16 CPU-bound sync jobs through ``map_async`` on a
+  2-worker Dask LocalCluster vs a local thread pool (and a process pool); per-task
+  overhead on 1,000 no-op jobs.
 """
 
 from __future__ import annotations
@@ -56,4 +61,10 @@ def registry() -> dict[str, Benchmark]:
     from . import pools
 
     benchmarks.append(pools.BENCHMARK)
+    from . import video
+
+    benchmarks.append(video.BENCHMARK)
+    from . import dask
+
+    benchmarks.append(dask.BENCHMARK)
     return {benchmark.name: benchmark for benchmark in benchmarks}

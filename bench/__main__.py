@@ -2,7 +2,8 @@
 
 Runs the selected benchmarks (all by default), prints one table per benchmark
 and a summary of the targets, and writes every raw timing to
-``bench/results/latest.json`` (or ``--output``).
+``bench/results/latest.json`` (or ``--output``). A full-size run also redraws the
+docs' chart of the ratios (``docs/img/benchmarks.svg``, see ``bench/_chart.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def parse_args(argv: Sequence[str] | None, names: Sequence[str]) -> argparse.Nam
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    parser.add_argument(
+        "--no-chart",
+        action="store_true",
+        help="do not update docs/img/benchmarks.svg (never updated by --quick runs)",
     )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in names]
@@ -242,6 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"\nRaw timings: {args.output} ({total:.0f} s in all)")
+    if not settings.quick and not args.no_chart:
+        from . import _chart
+
+        chart_data, chart = _chart.update(result)
+        print(f"Chart: {chart} (from {chart_data})")
     missed = any(row.met is False for _, _, row in verdicts)
     return 1 if args.strict and missed else 0
 

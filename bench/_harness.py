@@ -133,6 +133,9 @@ class Row:
     target: str | None
     target_value: float | None
     met: bool | None
+    target_metric: str | None = None
+    """What the target judges: "ratio" or a sample metric (for the docs chart)."""
+    target_limit: float | None = None
 
 
 @dataclass(slots=True)
@@ -263,6 +266,8 @@ def summarize(specs: Sequence[RowSpec], runs: Sequence[Run]) -> list[Row]:
                 target=spec.target.text if spec.target is not None else None,
                 target_value=target_value,
                 met=met,
+                target_metric=spec.target.metric if spec.target is not None else None,
+                target_limit=spec.target.limit if spec.target is not None else None,
             )
         )
     return rows

@@ -9,10 +9,11 @@ import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from ._breaker import CircuitBreaker
 from ._errors import ConfigurationError, StepFailedError, StepTimeoutError, WorkflowCycleError
+from ._executor import Executor, check_executor, check_sync_function, submitting
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -207,7 +208,8 @@ class WorkflowStep:
 
     Args:
         name: The step's name, unique in its workflow.
-        func: An ``async def`` function (or any callable returning an awaitable).
+        func: An ``async def`` function (or any callable returning an awaitable);
+            with ``executor``, a plain (sync) function.
         dependencies: Names of the steps whose outputs this step takes, in order.
         timeout: Seconds one attempt may run before it is cancelled (on the engine's
             clock), or None for no limit. With ``retry``, each attempt gets its own
@@ -219,25 +221,35 @@ class WorkflowStep:
             ``"one_success"``, ``"one_failed"``, ``"none_failed"``, ``"always"``).
         breaker: A :class:`~rxflows.CircuitBreaker` every attempt goes through
             (inside the retry, so a retry waits out an open circuit's ``retry_after``).
+        executor: Run ``func``, then a plain (sync) function, through this
+            :class:`~rxflows.Executor` (a process pool, a Dask cluster, ...). Retry,
+            breaker and timeout apply around each submission; a timeout or a
+            cancelled run cancels the submitted call if it has not started (a call
+            already running on a thread, process or Dask worker runs on; its result
+            is dropped).
 
     Example:
         >>> WorkflowStep("validate", validate_video_url)
         >>> WorkflowStep(
         ...     "download", download_video, dependencies=["validate"], timeout=30.0, retry=3
         ... )
+        >>> WorkflowStep("encode", encode_sync, ["download"], executor=dask_executor)
     """
 
     __slots__ = (
         "_breaker",
         "_dependencies",
+        "_executor",
         "_func",
         "_name",
         "_retry",
         "_rule",
         "_simple",
+        "_target",
         "_timeout",
     )
 
+    @overload
     def __init__(
         self,
         name: str,
@@ -248,13 +260,47 @@ class WorkflowStep:
         retry: RetryPolicy | int | None = None,
         trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS,
         breaker: CircuitBreaker | None = None,
+        executor: None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        dependencies: Iterable[str] = (),
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | int | None = None,
+        trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS,
+        breaker: CircuitBreaker | None = None,
+        executor: Executor,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        dependencies: Iterable[str] = (),
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | int | None = None,
+        trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS,
+        breaker: CircuitBreaker | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(
                 f"name must be a non-empty str, got {name!r}", field="name", value=name
             )
         self._name = name
-        self._func = _func(name, func)
+        self._executor = executor
+        if executor is None:
+            self._target = self._func = _func(name, func)
+        else:
+            check_sync_function(func, f"step {name!r}: func")
+            self._target = func
+            self._func = submitting(check_executor(executor, f"step {name!r}: executor"), func)
         self._dependencies = _dependencies(name, dependencies)
         self._timeout = _timeout(name, timeout)
         self._retry = _retry(name, retry)
@@ -273,9 +319,15 @@ class WorkflowStep:
         return self._name
 
     @property
-    def func(self) -> Callable[..., Awaitable[Any]]:
-        """The coroutine function the step runs."""
-        return self._func
+    def func(self) -> Callable[..., Any]:
+        """The function the step runs: a coroutine function, or with :attr:`executor`
+        the sync function submitted to it."""
+        return self._target
+
+    @property
+    def executor(self) -> Executor | None:
+        """The executor ``func`` is submitted to, or None (``func`` runs on the loop)."""
+        return self._executor
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -310,12 +362,13 @@ class WorkflowStep:
         """
         options: dict[str, Any] = {
             "name": self._name,
-            "func": self._func,
+            "func": self._target,
             "dependencies": self._dependencies,
             "timeout": self._timeout,
             "retry": self._retry,
             "trigger_rule": self._rule,
             "breaker": self._breaker,
+            "executor": self._executor,
         }
         unknown = sorted(set(changes) - set(options))
         if unknown:
@@ -330,7 +383,7 @@ class WorkflowStep:
         return WorkflowStep(**options)
 
     def __repr__(self) -> str:
-        parts = [repr(self._name), getattr(self._func, "__qualname__", repr(self._func))]
+        parts = [repr(self._name), getattr(self._target, "__qualname__", repr(self._target))]
         if self._dependencies:
             parts.append(f"dependencies={list(self._dependencies)!r}")
         if self._timeout is not None:
@@ -341,6 +394,8 @@ class WorkflowStep:
             parts.append(f"trigger_rule={self._rule.value!r}")
         if self._breaker is not None:
             parts.append(f"breaker={self._breaker.name!r}")
+        if self._executor is not None:
+            parts.append(f"executor={self._executor!r}")
         return f"WorkflowStep({', '.join(parts)})"
 
 

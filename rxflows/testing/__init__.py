@@ -16,12 +16,17 @@ from ._marbles import marbles as marbles
 from ._marbles import parse_marbles as parse_marbles
 from ._marbles import parse_subscription_marbles as parse_subscription_marbles
 from ._marbles import render_notifications as render_notifications
+from ._svg import MarbleRow as MarbleRow
+from ._svg import marble_rows as marble_rows
+from ._svg import marble_svg as marble_svg
+from ._svg import notifications_svg as notifications_svg
 
 __all__ = [
     "ColdObservable",
     "Expectation",
     "HotObservable",
     "MarbleContext",
+    "MarbleRow",
     "Notification",
     "Subscription",
     "SubscriptionExpectation",
@@ -30,7 +35,10 @@ __all__ = [
     "expect",
     "expect_subscriptions",
     "hot",
+    "marble_rows",
+    "marble_svg",
     "marbles",
+    "notifications_svg",
     "parse_marbles",
     "parse_subscription_marbles",
     "render_notifications",

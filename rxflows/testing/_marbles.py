@@ -796,9 +796,15 @@ class Expectation:
         actual = self._recorder.notifications
         if actual == self._expected:
             return None
-        return _notifications_message(
+        message = _notifications_message(
             self._expected, actual, self._values, self._context.frame, self._written
         )
+        from ._svg import SVG_DIR_ENV, write_failure_svg
+
+        picture = write_failure_svg(self._expected, actual, self._values)
+        if picture is not None:
+            message += f"\npicture of expected vs actual ({SVG_DIR_ENV}): {picture}"
+        return message
 
 
 class SubscriptionExpectation:
