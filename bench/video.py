@@ -163,9 +163,9 @@ def run(settings: Settings, progress: Progress | None = None) -> Report:
 
         return timed(proc.output_dir, work, clips)
 
-    def batch(key: str, threads: Any) -> Callable[[], Sample]:
+    def batch(key: str, threads: Any, concurrent: int = 2) -> Callable[[], Sample]:
         def go() -> Sample:
-            proc = processor(key, 2, threads)
+            proc = processor(key, concurrent, threads)
 
             async def work() -> int:
                 results = await proc.process_video_batch(videos)
@@ -217,10 +217,25 @@ def run(settings: Settings, progress: Progress | None = None) -> Report:
                 batch("batch-free", None),
             )
         )
+        variants.append(
+            Variant(
+                "batch-4",
+                f"process_video_batch({BATCH} videos), max_concurrent=4, ffmpeg_threads='auto'",
+                batch("batch-4", "auto", 4),
+            )
+        )
         specs.append(
             RowSpec(
                 f"reference: batch({BATCH}), ffmpeg threads not capped",
                 "batch-free",
+                f"script-{BATCH}",
+                "reference",
+            )
+        )
+        specs.append(
+            RowSpec(
+                f"reference: batch({BATCH}), concurrency 4",
+                "batch-4",
                 f"script-{BATCH}",
                 "reference",
             )
