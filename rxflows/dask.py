@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, Self, TypeVar
 
+import dask
 import distributed
 from dask.base import tokenize
 from dask.utils import funcname
@@ -48,7 +49,9 @@ _R = TypeVar("_R")
 # port 8787: a second cluster on the machine would then warn that the port is taken.
 _QUIET_SCHEDULER: dict[str, Any] = {"dashboard_address": "127.0.0.1:0"}
 
-_CANCEL_WAITS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+# How long a cancel waits for the scheduler to know a just-submitted task: about 5 s
+# in all (a busy scheduler can take seconds to deserialize a graph update).
+_CANCEL_WAITS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 1.0, 1.0)
 
 SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
 """The address schemes ``distributed`` speaks (``tcp://host:8786`` is the usual one)."""
@@ -104,7 +107,7 @@ async def _cancel(client: distributed.Client, future: distributed.Future[Any]) -
     The scheduler deserializes a new task off its event loop, so a cancel sent right
     after the submit can arrive first and be ignored (the task would then run, and
     its result stay on a worker). So wait until the scheduler knows the key (about
-    a second at most), then cancel.
+    5 s at most; usually a few milliseconds), then cancel.
     """
     key, scheduler = future.key, client.scheduler
     if scheduler is not None:
@@ -300,7 +303,11 @@ class DaskExecutor(AsyncResource):
                             **_QUIET_SCHEDULER,
                             **options.get("scheduler_kwargs", {}),
                         }
-                    cluster = await distributed.LocalCluster(asynchronous=True, **options)  # type: ignore[no-untyped-call]  # distributed leaves LocalCluster untyped
+                    # Saturation 1.0: the scheduler hands a worker no more tasks than it
+                    # has threads, so a waiting task stays on the scheduler, where a
+                    # cancel always stops it (a task queued on a worker can race it).
+                    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                        cluster = await distributed.LocalCluster(asynchronous=True, **options)  # type: ignore[no-untyped-call]  # distributed leaves LocalCluster untyped
                     self._cluster = cluster
                     target: Any = cluster
                 else:

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import dask
 import distributed
 
 WAIT = 30.0
@@ -95,6 +96,9 @@ def square_killing_worker_once(x: int, marker_dir: str, victim: int = 0) -> int:
 
 
 async def _serve() -> None:
+    # as DaskExecutor's own LocalCluster: waiting tasks stay on the scheduler, where a
+    # cancel always stops them
+    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
     async with _LocalCluster(
         n_workers=2,
         threads_per_worker=1,
