@@ -82,6 +82,11 @@ def touch(path: str) -> str:
     return path
 
 
+def knows(key: str, dask_worker: Any = None) -> bool:
+    """Whether this worker still holds ``key`` in its state (for ``client.run``)."""
+    return dask_worker is not None and key in dask_worker.state.tasks
+
+
 def square_killing_worker_once(x: int, marker_dir: str, victim: int = 0) -> int:
     """``x * x``; the first run for ``victim`` kills its own worker process first."""
     if x == victim:
