@@ -303,9 +303,9 @@ class DaskExecutor(AsyncResource):
                             **_QUIET_SCHEDULER,
                             **options.get("scheduler_kwargs", {}),
                         }
-                    # Saturation 1.0: the scheduler hands a worker no more tasks than it
-                    # has threads, so a waiting task stays on the scheduler, where a
-                    # cancel always stops it (a task queued on a worker can race it).
+                    # Saturation 1.0: the tasks of large batches ("root-ish") wait on
+                    # the scheduler until a worker thread is free, where a cancel always
+                    # stops them (a task queued on a worker can race its cancel).
                     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
                         cluster = await distributed.LocalCluster(asynchronous=True, **options)  # type: ignore[no-untyped-call]  # distributed leaves LocalCluster untyped
                     self._cluster = cluster
